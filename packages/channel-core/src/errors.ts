@@ -1,0 +1,189 @@
+/**
+ * Stable error codes. Callers branch on `error.code`, never on message text.
+ */
+export const ErrorCode = {
+  /** The peer's proof of the shared secret did not match. */
+  AUTH_FAILED: "ERR_AUTH_FAILED",
+  /** One side requires a shared secret and the other presented none. */
+  AUTH_REQUIRED: "ERR_AUTH_REQUIRED",
+  /** Another live service already uses this id. */
+  DUPLICATE_ID: "ERR_DUPLICATE_ID",
+  /** The peer speaks a protocol version this one cannot. */
+  PROTOCOL_VERSION: "ERR_PROTOCOL_VERSION",
+  /** The peer sent bytes that are not a valid frame, or a frame out of place. */
+  MALFORMED_FRAME: "ERR_MALFORMED_FRAME",
+  /** The peer sent a frame type this version does not know. */
+  UNKNOWN_FRAME: "ERR_UNKNOWN_FRAME",
+  /** A frame exceeded the configured maximum size. */
+  FRAME_TOO_LARGE: "ERR_FRAME_TOO_LARGE",
+  /** The handshake did not complete in time. */
+  HANDSHAKE_TIMEOUT: "ERR_HANDSHAKE_TIMEOUT",
+  /** A peer made per-link state grow past its limit. */
+  LIMIT_EXCEEDED: "ERR_LIMIT_EXCEEDED",
+  /** A topic or pattern is not valid, or uses the reserved prefix. */
+  INVALID_TOPIC: "ERR_INVALID_TOPIC",
+  /** A payload could not be encoded or decoded. */
+  PAYLOAD: "ERR_PAYLOAD",
+  /** A subscriber threw or rejected. */
+  SUBSCRIBER: "ERR_SUBSCRIBER",
+  /** A connection attempt failed or timed out. */
+  CONNECT: "ERR_CONNECT",
+  /** The channel is closed. */
+  CLOSED: "ERR_CLOSED",
+  /** An option has an invalid value. */
+  INVALID_OPTION: "ERR_INVALID_OPTION",
+  /** The underlying transport failed. */
+  TRANSPORT: "ERR_TRANSPORT",
+} as const;
+
+/** One of the stable error codes in {@link ErrorCode}. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Options accepted by every channel error. */
+export interface ChannelErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+  /** The id of the peer service involved, if known. */
+  peer?: string;
+}
+
+/** Base class of every error this package raises. */
+export class ChannelError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** The peer service involved, if known. */
+  readonly peer: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: ChannelErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ChannelError";
+    this.code = code;
+    this.peer = options.peer;
+  }
+}
+
+/** Authentication failed: wrong secret, or a secret required by one side only. */
+export class AuthError extends ChannelError {
+  constructor(code: typeof ErrorCode.AUTH_FAILED | typeof ErrorCode.AUTH_REQUIRED, message: string, options?: ChannelErrorOptions) {
+    super(code, message, options);
+    this.name = "AuthError";
+  }
+}
+
+/** A live service already uses the id this connection claimed. */
+export class DuplicateIdError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.DUPLICATE_ID, message, options);
+    this.name = "DuplicateIdError";
+  }
+}
+
+/** The peer violated the wire protocol; the link that carried it is closed. */
+export class ProtocolError extends ChannelError {
+  constructor(
+    code:
+      | typeof ErrorCode.MALFORMED_FRAME
+      | typeof ErrorCode.UNKNOWN_FRAME
+      | typeof ErrorCode.FRAME_TOO_LARGE
+      | typeof ErrorCode.PROTOCOL_VERSION
+      | typeof ErrorCode.HANDSHAKE_TIMEOUT,
+    message: string,
+    options?: ChannelErrorOptions,
+  ) {
+    super(code, message, options);
+    this.name = "ProtocolError";
+  }
+}
+
+/** A peer made per-link state grow past a configured limit. */
+export class LimitExceededError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.LIMIT_EXCEEDED, message, options);
+    this.name = "LimitExceededError";
+  }
+}
+
+/** A topic or pattern is syntactically invalid or reserved. */
+export class InvalidTopicError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.INVALID_TOPIC, message, options);
+    this.name = "InvalidTopicError";
+  }
+}
+
+/** A payload could not be encoded (on publish) or decoded (on receive). */
+export class PayloadError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.PAYLOAD, message, options);
+    this.name = "PayloadError";
+  }
+}
+
+/** A subscriber threw or returned a rejected promise. */
+export class SubscriberError extends ChannelError {
+  /** The topic of the message being delivered. */
+  readonly topic: string;
+
+  constructor(message: string, topic: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.SUBSCRIBER, message, options);
+    this.name = "SubscriberError";
+    this.topic = topic;
+  }
+}
+
+/** A connection could not be established. */
+export class ConnectError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.CONNECT, message, options);
+    this.name = "ConnectError";
+  }
+}
+
+/** The operation needs an open channel. */
+export class ClosedError extends ChannelError {
+  constructor(message = "the channel is closed", options?: ChannelErrorOptions) {
+    super(ErrorCode.CLOSED, message, options);
+    this.name = "ClosedError";
+  }
+}
+
+/** An option was given an invalid value. */
+export class InvalidOptionError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.INVALID_OPTION, message, options);
+    this.name = "InvalidOptionError";
+  }
+}
+
+/** The transport under a link failed (socket error, abnormal close). */
+export class TransportError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.TRANSPORT, message, options);
+    this.name = "TransportError";
+  }
+}
+
+const codes = new Set<string>(Object.values(ErrorCode));
+
+/** Rebuilds the typed error a peer reported in an ERROR frame. */
+export function errorFromWire(code: string, message: string, peer: string | undefined): ChannelError {
+  const options = { peer };
+  const text = `peer refused the link: ${message}`;
+  switch (code) {
+    case ErrorCode.AUTH_FAILED:
+    case ErrorCode.AUTH_REQUIRED:
+      return new AuthError(code, text, options);
+    case ErrorCode.DUPLICATE_ID:
+      return new DuplicateIdError(text, options);
+    case ErrorCode.PROTOCOL_VERSION:
+    case ErrorCode.MALFORMED_FRAME:
+    case ErrorCode.UNKNOWN_FRAME:
+    case ErrorCode.FRAME_TOO_LARGE:
+    case ErrorCode.HANDSHAKE_TIMEOUT:
+      return new ProtocolError(code, text, options);
+    case ErrorCode.LIMIT_EXCEEDED:
+      return new LimitExceededError(text, options);
+    default:
+      return new ChannelError(codes.has(code) ? (code as ErrorCode) : ErrorCode.MALFORMED_FRAME, text, options);
+  }
+}

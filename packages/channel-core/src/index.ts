@@ -1,0 +1,61 @@
+/**
+ * `@sfn/channel-core`: brokerless, loss-free publish/subscribe between Node.js services.
+ *
+ * @example
+ * ```ts
+ * import { MessageChannel } from "@sfn/channel-core";
+ *
+ * const message = new MessageChannel({ id: "rpc-server-1" });
+ * await message.listen({ port: 4000 });
+ * message.subscribe("greeting", (msg, meta) => console.log(msg, "from", meta.from));
+ * message.publish("greeting", "Hello, World!");
+ * ```
+ * @packageDocumentation
+ */
+export { MessageChannel, isChannelError } from "./message-channel.js";
+export type { CloseOptions } from "./message-channel.js";
+export {
+  AuthError,
+  ChannelError,
+  ClosedError,
+  ConnectError,
+  DuplicateIdError,
+  ErrorCode,
+  InvalidOptionError,
+  InvalidTopicError,
+  LimitExceededError,
+  PayloadError,
+  ProtocolError,
+  SubscriberError,
+  TransportError,
+} from "./errors.js";
+export type { ChannelErrorOptions } from "./errors.js";
+export { PROTOCOL_VERSION } from "./protocol/frames.js";
+export { RESERVED_PREFIX, matchTopic } from "./protocol/topic.js";
+export { WsTransport } from "./transport/ws-transport.js";
+export type { Transport, TransportConnection, TransportHandlers, TransportLimits, TransportListener } from "./transport/transport.js";
+export type { PatternData, PatternTemplate, TopicsMatching } from "./typed-topics.js";
+export type {
+  ConnectOptions,
+  DefaultTopics,
+  DropInfo,
+  DropReason,
+  HeartbeatOptions,
+  LimitOptions,
+  LinkDownInfo,
+  LinkDownReason,
+  LinkState,
+  LinkUpInfo,
+  ListenAddress,
+  ListenOptions,
+  Listener,
+  MessageChannelEvents,
+  MessageChannelOptions,
+  MessageMeta,
+  PeerInfo,
+  PublishOptions,
+  ReconnectOptions,
+  ResumeWindowOptions,
+  TopicMap,
+  Unsubscribe,
+} from "./types.js";

@@ -1,0 +1,618 @@
+import { EventEmitter } from "node:events";
+import createDebug from "debug";
+import { createInstanceId, sameSession, sessionToken } from "./auth.js";
+import { DEFAULT_BACKOFF, type Backoff } from "./backoff.js";
+import { Connection, type ConnectionHost } from "./connection.js";
+import { Dialer, type DialerHost } from "./dialer.js";
+import {
+  ChannelError,
+  ClosedError,
+  DuplicateIdError,
+  ErrorCode,
+  InvalidOptionError,
+  LimitExceededError,
+  PayloadError,
+  ProtocolError,
+  SubscriberError,
+} from "./errors.js";
+import { LocalSubscriptions } from "./interest.js";
+import { PeerSession } from "./peer-session.js";
+import { FrameType, type Frame, type HelloFrame, type ReadyFrame } from "./protocol/frames.js";
+import { encodeMessageBody, encodePatternsBody, encodeSequenced, headerLength, type DecodeLimits } from "./protocol/codec.js";
+import { assertPattern, assertTopic } from "./protocol/topic.js";
+import type { Transport, TransportListener } from "./transport/transport.js";
+import { WsTransport } from "./transport/ws-transport.js";
+import type {
+  ConnectOptions,
+  DefaultTopics,
+  DropInfo,
+  DropReason,
+  LinkDownReason,
+  ListenAddress,
+  ListenOptions,
+  Listener,
+  MessageChannelEvents,
+  MessageChannelOptions,
+  MessageMeta,
+  PeerInfo,
+  PublishOptions,
+  TopicMap,
+  Unsubscribe,
+} from "./types.js";
+import type { PatternData, TopicsMatching } from "./typed-topics.js";
+
+const debug = createDebug("sfn:channel");
+
+/** Key of the wider API the adapter packages use (see `@sfn/channel-core/internal`). */
+export const INTERNAL = Symbol.for("sfn.channel.internal");
+
+/** Publish/subscribe that may use the reserved `$sfn.` prefix; for adapter packages only. */
+export interface InternalApi {
+  publish(topic: string, data: unknown, options?: PublishOptions): boolean;
+  subscribe(pattern: string, listener: Listener): Unsubscribe;
+}
+
+/** Options of `close`. */
+export interface CloseOptions {
+  /** How long to wait for peers to acknowledge what was already published, in ms. @default 2000 */
+  drainTimeout?: number;
+}
+
+type AnyListener = Listener<unknown>;
+
+const SEQ_HEADER_MAX = headerLength(Number.MAX_SAFE_INTEGER);
+const DISCONNECT_REASONS: ReadonlySet<LinkDownReason> = new Set(["closed", "disconnected", "peer-closed", "peer-disconnected"]);
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(`${name} must be a positive number`);
+  return value;
+}
+
+function toSecret(secret: string | Uint8Array | undefined): Uint8Array | undefined {
+  if (secret === undefined) return undefined;
+  const bytes = typeof secret === "string" ? Buffer.from(secret, "utf8") : secret;
+  if (bytes.length === 0) throw new InvalidOptionError("secret must not be empty");
+  return bytes;
+}
+
+/**
+ * A service's end of the mesh: a unique id, links to other services, and topic-based
+ * publish/subscribe across them. Messages reach local subscribers and every linked
+ * service that subscribed to a matching topic; each link keeps a resume window so a short
+ * failure loses and duplicates nothing.
+ *
+ * @example
+ * ```ts
+ * const a = new MessageChannel({ id: "rpc-server-1" });
+ * const { url } = await a.listen({ port: 4000 });
+ * const b = new MessageChannel({ id: "rpc-server-2" });
+ * b.subscribe("greeting", (msg) => console.log(msg));
+ * await b.connect(url);
+ * a.publish("greeting", "Hello, World!");
+ * ```
+ */
+export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends EventEmitter<MessageChannelEvents> {
+  /** This service's id. */
+  readonly id: string;
+  /** Random id of this instance; peers use it to tell a restart from a reconnect. */
+  readonly instance = createInstanceId();
+
+  private readonly host: ConnectionHost & DialerHost;
+  private readonly transport: Transport;
+  private readonly windowMessages: number;
+  private readonly windowBytes: number;
+  private readonly resumeTimeout: number;
+  private readonly maxRemoteSubscriptions: number;
+  private readonly local = new LocalSubscriptions<AnyListener>();
+  private readonly sessions = new Map<string, PeerSession>();
+  private readonly connections = new Set<Connection>();
+  private readonly listeners_: TransportListener[] = [];
+  private readonly dialers = new Map<string, Dialer>();
+  private readonly dialerOf = new WeakMap<Connection, Dialer>();
+  private readonly downWaiters = new Map<string, (() => void)[]>();
+  private readonly congested = new Set<PeerSession>();
+  private readonly gone = new WeakMap<Connection, () => void>();
+  private pendingDrops = new Map<string, DropInfo>();
+  private closed = false;
+
+  constructor(options: MessageChannelOptions) {
+    super();
+    if (typeof options?.id !== "string" || options.id.length === 0 || options.id.length > 256) {
+      throw new InvalidOptionError("id must be a non-empty string of at most 256 characters");
+    }
+    this.id = options.id;
+    this.transport = options.transport ?? new WsTransport();
+    const hb = options.heartbeat ?? {};
+    const heartbeatInterval = positive("heartbeat.interval", hb.interval, 5000);
+    const heartbeatTimeout = positive("heartbeat.timeout", hb.timeout, Math.max(15000, heartbeatInterval * 3));
+    if (heartbeatTimeout <= heartbeatInterval) throw new InvalidOptionError("heartbeat.timeout must exceed heartbeat.interval");
+    const w = options.window ?? {};
+    this.windowMessages = positive("window.maxMessages", w.maxMessages, 65536);
+    this.windowBytes = positive("window.maxBytes", w.maxBytes, 16 * 1024 * 1024);
+    this.resumeTimeout = positive("window.resumeTimeout", w.resumeTimeout, 30000);
+    this.maxRemoteSubscriptions = positive("limits.maxRemoteSubscriptions", options.limits?.maxRemoteSubscriptions, 10000);
+    const backoff: Backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
+    positive("reconnect.initialDelay", backoff.initialDelay, 1);
+    positive("reconnect.maxDelay", backoff.maxDelay, 1);
+    if (backoff.jitter < 0 || backoff.jitter > 1) throw new InvalidOptionError("reconnect.jitter must be between 0 and 1");
+    const decodeLimits: DecodeLimits = { maxPatternsPerFrame: this.maxRemoteSubscriptions };
+    // Conventional `this`-less object: Connection and Dialer see only what they need.
+    this.host = {
+      id: this.id,
+      instance: this.instance,
+      secret: toSecret(options.secret),
+      maxFrameSize: positive("maxFrameSize", options.maxFrameSize, 1024 * 1024),
+      handshakeTimeout: positive("handshakeTimeout", options.handshakeTimeout, 10000),
+      heartbeatInterval,
+      heartbeatTimeout,
+      decodeLimits,
+      backoff,
+      sessionHint: (peer, instance) => this.sessionHint(peer, instance),
+      linkReady: (conn, hello, ready) => this.linkReady(conn, hello, ready),
+      linkFrame: (conn, session, frame) => this.linkFrame(conn, session, frame),
+      linkClosed: (conn, reason, error) => this.linkClosed(conn, reason, error),
+      dial: (url, dialer) => this.dial(url, dialer),
+      linkDown: (peer) => this.waitForDown(peer),
+      report: (error) => this.report(error),
+    };
+  }
+
+  /**
+   * Accepts links: on an own port (`{ port, host }`, port 0 picks one) or on a path of an
+   * existing `http.Server` (`{ server, path }`). Resolves with the URL peers connect to.
+   */
+  async listen(options: ListenOptions): Promise<ListenAddress> {
+    this.assertOpen();
+    const listener = await this.transport.listen(options, this.limits(), (t) => {
+      if (this.closed) {
+        t.terminate();
+        return;
+      }
+      this.connections.add(new Connection(this.host, t, "inbound", undefined));
+    });
+    if (this.closed) {
+      await listener.close();
+      throw new ClosedError();
+    }
+    this.listeners_.push(listener);
+    debug("%s listening on %s", this.id, listener.address.url);
+    return listener.address;
+  }
+
+  /**
+   * Links to the service at `url`. Resolves once the link is up; afterwards it reconnects
+   * by itself until `disconnect` or `close`. Rejects with a typed error if the peer refuses
+   * (wrong secret, duplicate id, protocol version) or nothing answers within `timeout`.
+   */
+  async connect(url: string, options: ConnectOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (this.dialers.has(url)) throw new InvalidOptionError(`already connected to ${url}`);
+    const dialer = new Dialer(this.host, url);
+    this.dialers.set(url, dialer);
+    try {
+      await dialer.start(positive("timeout", options.timeout, 10000));
+    } catch (error) {
+      if (this.dialers.get(url) === dialer) this.dialers.delete(url);
+      throw error;
+    }
+  }
+
+  /**
+   * Ends the link to a service (by id, or by the URL given to `connect`) for good: no more
+   * reconnects, and what was still waiting for it is reported through `drop`.
+   */
+  async disconnect(idOrUrl: string): Promise<void> {
+    const dialer = this.dialers.get(idOrUrl) ?? [...this.dialers.values()].find((d) => d.peer === idOrUrl);
+    const peer = dialer?.peer ?? idOrUrl;
+    if (dialer) {
+      dialer.stop();
+      this.dialers.delete(dialer.url);
+    }
+    const session = this.sessions.get(peer);
+    const conn = session?.connection;
+    if (session && conn) {
+      const gone = this.waitForDown(peer);
+      conn.close("disconnected", "disconnect");
+      await gone;
+    } else if (session) {
+      this.endSession(session, "disconnected");
+    }
+  }
+
+  /**
+   * Publishes `data` on `topic`: to this service's subscribers and to every linked service
+   * that subscribed to a matching pattern (or only to `options.to`). Returns false when a
+   * link's resume window is past its high-water mark; wait for `drain` before publishing more.
+   */
+  publish<K extends keyof Topics & string>(topic: K, data: Topics[K], options?: PublishOptions): boolean {
+    assertTopic(topic);
+    return this.publishAny(topic, data, options);
+  }
+
+  /**
+   * Calls `listener(data, meta)` for every message on a topic matching `pattern`
+   * (`*` matches one token, a trailing `>` one or more). Returns a function that unsubscribes.
+   */
+  subscribe<P extends string>(pattern: P, listener: Listener<PatternData<Topics, P>, TopicsMatching<Topics, P>>): Unsubscribe {
+    assertPattern(pattern);
+    return this.subscribeAny(pattern, listener as AnyListener);
+  }
+
+  /** Removes one listener of a pattern, or all of them. */
+  unsubscribe<P extends string>(pattern: P, listener?: Listener<PatternData<Topics, P>, TopicsMatching<Topics, P>>): void {
+    assertPattern(pattern, true);
+    if (this.local.remove(pattern, listener as AnyListener | undefined)) this.announce(FrameType.UNSUB, [pattern]);
+  }
+
+  /** Every peer this service has a session with, and the state of its link. */
+  peers(): PeerInfo[] {
+    return [...this.sessions.values()].map((s) => s.info());
+  }
+
+  /** True after `close`. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Ends every link (after giving peers up to `drainTimeout` to acknowledge what was
+   * published) and every listener. Resolves when all is released.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (this.closed) return;
+    const drainTimeout = options.drainTimeout ?? 2000;
+    await this.drainWindows(drainTimeout);
+    this.closed = true;
+    for (const d of this.dialers.values()) d.stop(new ClosedError());
+    this.dialers.clear();
+    const waits = [...this.connections].map((c) => this.connectionGone(c));
+    for (const c of this.connections) {
+      if (c.state === "open") c.close("closed", "close");
+      else c.close("closed");
+    }
+    const timeout = setTimeout(() => {
+      for (const c of this.connections) c.terminate();
+    }, 2000);
+    await Promise.all(waits);
+    clearTimeout(timeout);
+    await Promise.all(this.listeners_.splice(0).map((l) => l.close()));
+    for (const s of [...this.sessions.values()]) this.endSession(s, "disconnected");
+    this.flushDrops();
+    debug("%s closed", this.id);
+  }
+
+  /** The wider API for adapter packages; see `@sfn/channel-core/internal`. */
+  get [INTERNAL](): InternalApi {
+    return {
+      publish: (topic, data, options) => {
+        assertTopic(topic, true);
+        return this.publishAny(topic, data, options);
+      },
+      subscribe: (pattern, listener) => {
+        assertPattern(pattern, true);
+        return this.subscribeAny(pattern, listener);
+      },
+    };
+  }
+
+  // ---- publishing -------------------------------------------------------------------------
+
+  private publishAny(topic: string, data: unknown, options: PublishOptions = {}): boolean {
+    this.assertOpen();
+    const to = options.to === undefined ? undefined : new Set(typeof options.to === "string" ? [options.to] : options.to);
+    if ((options.local ?? true) && (!to || to.has(this.id))) this.deliver(topic, data, this.id);
+    if (to) {
+      for (const id of to) if (id !== this.id && !this.sessions.has(id)) this.drop(id, 1, "no-link");
+    }
+    let body: Buffer | undefined;
+    let ok = true;
+    for (const s of this.sessions.values()) {
+      if ((to && !to.has(s.id)) || !s.remote.matches(topic)) continue;
+      if (body === undefined) {
+        body = encodeMessageBody(topic, data);
+        if (body.length + SEQ_HEADER_MAX > this.host.maxFrameSize) {
+          throw new PayloadError(`message on "${topic}" is ${body.length} bytes, over maxFrameSize (${this.host.maxFrameSize})`);
+        }
+      }
+      if (s.peerMaxFrameSize && body.length + SEQ_HEADER_MAX > s.peerMaxFrameSize) {
+        this.drop(s.id, 1, "too-large");
+        continue;
+      }
+      if (options.volatile) {
+        const conn = s.connection;
+        if (conn?.writable && s.allSent) {
+          conn.sendRaw(encodeSequenced(FrameType.MSG, 0, body));
+          s.stats.sent++;
+        } else this.drop(s.id, 1, "volatile");
+        continue;
+      }
+      if (s.messages >= this.windowMessages || s.bytes + body.length + SEQ_HEADER_MAX > this.windowBytes) {
+        this.drop(s.id, 1, "window-full");
+        ok = false;
+        continue;
+      }
+      s.enqueue(FrameType.MSG, body);
+      s.stats.sent++;
+      if (!s.congested && (s.messages * 2 >= this.windowMessages || s.bytes * 2 >= this.windowBytes)) {
+        s.congested = true;
+        this.congested.add(s);
+      }
+      if (s.congested) ok = false;
+      s.connection?.scheduleFlush();
+    }
+    return ok;
+  }
+
+  private subscribeAny(pattern: string, listener: AnyListener): Unsubscribe {
+    this.assertOpen();
+    if (typeof listener !== "function") throw new InvalidOptionError("listener must be a function");
+    if (this.local.add(pattern, listener)) this.announce(FrameType.SUB, [pattern]);
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      if (this.local.remove(pattern, listener)) this.announce(FrameType.UNSUB, [pattern]);
+    };
+  }
+
+  /** Tells every peer session about a subscription change (kept in the window, so it survives reconnects). */
+  private announce(type: typeof FrameType.SUB | typeof FrameType.UNSUB, patterns: string[]): void {
+    if (this.sessions.size === 0) return;
+    const body = encodePatternsBody(patterns);
+    for (const s of this.sessions.values()) {
+      s.enqueue(type, body);
+      s.connection?.scheduleFlush();
+    }
+  }
+
+  private deliver(topic: string, data: unknown, from: string): void {
+    const regs = this.local.match(topic);
+    for (let i = 0; i < regs.length; i++) {
+      const reg = regs[i]!;
+      const meta: MessageMeta = { topic, from, pattern: reg.pattern };
+      try {
+        const result = reg.listener(data, meta);
+        if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
+          (result as PromiseLike<unknown>).then(undefined, (cause: unknown) => this.subscriberFailed(topic, cause));
+        }
+      } catch (cause) {
+        this.subscriberFailed(topic, cause);
+      }
+    }
+  }
+
+  private subscriberFailed(topic: string, cause: unknown): void {
+    const text = cause instanceof Error ? cause.message : String(cause);
+    this.report(new SubscriberError(`subscriber of "${topic}" failed: ${text}`, topic, { cause }));
+  }
+
+  // ---- links ------------------------------------------------------------------------------
+
+  private limits(): { maxFrameSize: number; openTimeout: number } {
+    return { maxFrameSize: this.host.maxFrameSize, openTimeout: this.host.handshakeTimeout };
+  }
+
+  private async dial(url: string, dialer: Dialer): Promise<void> {
+    const t = await this.transport.dial(url, this.limits());
+    if (this.closed || dialer.done) {
+      t.terminate();
+      return;
+    }
+    const conn = new Connection(this.host, t, "outbound", url);
+    this.dialerOf.set(conn, dialer);
+    this.connections.add(conn);
+  }
+
+  private sessionHint(peer: string, instance: string): { token: Uint8Array | null; received: number } {
+    const s = this.sessions.get(peer);
+    return s && s.instance === instance && s.token ? { token: s.token, received: s.received } : { token: null, received: 0 };
+  }
+
+  private linkReady(conn: Connection, hello: HelloFrame, ready: ReadyFrame): void {
+    if (this.closed) {
+      conn.close("closed", "close");
+      return;
+    }
+    const existing = this.sessions.get(hello.id);
+    const current = existing?.connection;
+    if (existing && current && current !== conn) {
+      if (existing.instance !== hello.instance) {
+        conn.fail(new DuplicateIdError(`service id "${hello.id}" is already linked to another running instance`, { peer: hello.id }));
+        return;
+      }
+      // Two connections between the same two instances: a stale one being replaced, or both
+      // sides dialling each other. Keep the newer of a same-direction pair; across directions
+      // keep the one dialled by the smaller id, so both sides make the same choice.
+      const keepNew = current.direction === conn.direction || (conn.direction === "outbound") === this.id < hello.id;
+      if (!keepNew) {
+        conn.close("superseded");
+        return;
+      }
+      existing.connection = undefined;
+      current.close("superseded");
+    }
+    const s = existing ?? new PeerSession(hello.id);
+    const resumed = sameSession(conn.offeredToken, ready.session) && s.instance === hello.instance;
+    if (resumed) {
+      if (ready.received > s.lastSeq) {
+        conn.fail(new ProtocolError(ErrorCode.MALFORMED_FRAME, `peer acknowledged frame ${ready.received} that was never sent`, { peer: hello.id }));
+        return;
+      }
+      s.acknowledge(ready.received);
+      s.sentIndex = 0;
+      s.stats.resent += s.messages;
+      s.stats.resumes++;
+    } else {
+      const restarted = s.instance !== "" && s.instance !== hello.instance;
+      const dialerNonce = conn.direction === "outbound" ? conn.nonce : hello.nonce;
+      const acceptorNonce = conn.direction === "outbound" ? hello.nonce : conn.nonce;
+      const lost = s.reset(sessionToken(dialerNonce, acceptorNonce), hello.instance);
+      if (lost > 0) this.drop(s.id, lost, restarted ? "peer-restarted" : "peer-gone");
+      this.congested.delete(s);
+      s.congested = false;
+      const patterns = this.local.patterns();
+      for (let i = 0; i < patterns.length; i += 1000) s.enqueue(FrameType.SUB, encodePatternsBody(patterns.slice(i, i + 1000)));
+    }
+    clearTimeout(s.expiry);
+    s.expiry = undefined;
+    s.connection = conn;
+    s.direction = conn.direction;
+    s.url = conn.url;
+    s.peerMaxFrameSize = hello.maxFrameSize;
+    this.sessions.set(s.id, s);
+    conn.open(s);
+    debug("%s: link to %s up (%s, %s)", this.id, s.id, conn.direction, resumed ? "resumed" : "new session");
+    this.dialerOf.get(conn)?.up(s.id);
+    this.emit("link:up", { peer: s.id, resumed, direction: conn.direction, url: conn.url });
+    this.maybeDrain(s);
+  }
+
+  private linkFrame(conn: Connection, s: PeerSession, frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.ACK:
+        if (frame.seq > s.lastSeq) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `ACK ${frame.seq} for a frame never sent`);
+        s.acknowledge(frame.seq);
+        this.maybeDrain(s);
+        return;
+      case FrameType.MSG:
+        if (frame.seq !== 0 && !this.accept(conn, s, frame.seq)) return;
+        s.stats.received++;
+        this.deliver(frame.topic, frame.data, s.id);
+        return;
+      case FrameType.SUB:
+      case FrameType.UNSUB:
+        for (const p of frame.patterns) assertPattern(p, true);
+        if (!this.accept(conn, s, frame.seq)) return;
+        if (frame.type === FrameType.UNSUB) {
+          for (const p of frame.patterns) s.remote.delete(p);
+          return;
+        }
+        for (const p of frame.patterns) {
+          s.remote.add(p);
+          if (s.remote.size > this.maxRemoteSubscriptions) {
+            throw new LimitExceededError(`peer "${s.id}" subscribed to more than ${this.maxRemoteSubscriptions} patterns`, { peer: s.id });
+          }
+        }
+        return;
+      default:
+        throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `unexpected frame type ${frame.type}`);
+    }
+  }
+
+  /** Sequencing of received frames: false for a duplicate (already had it before a resume). */
+  private accept(conn: Connection, s: PeerSession, seq: number): boolean {
+    if (seq <= s.received) return false;
+    if (seq > s.received + 1) this.drop(s.id, seq - s.received - 1, "gap");
+    s.received = seq;
+    conn.noteReceived(s);
+    return true;
+  }
+
+  private linkClosed(conn: Connection, reason: LinkDownReason, error: ChannelError | undefined): void {
+    this.connections.delete(conn);
+    if (error) this.report(error);
+    const s = conn.session;
+    if (s && s.connection === conn) {
+      s.connection = undefined;
+      debug("%s: link to %s down (%s)", this.id, s.id, reason);
+      this.emit("link:down", { peer: s.id, reason, error });
+      if (DISCONNECT_REASONS.has(reason)) this.endSession(s, "disconnected");
+      else if (!this.closed) {
+        s.expiry = setTimeout(() => this.endSession(s, "peer-gone"), this.resumeTimeout);
+        s.expiry.unref();
+      }
+      const waiters = this.downWaiters.get(s.id);
+      this.downWaiters.delete(s.id);
+      waiters?.forEach((w) => w());
+    }
+    this.dialerOf.get(conn)?.down(reason, error);
+    this.gone.get(conn)?.();
+  }
+
+  private endSession(s: PeerSession, reason: DropReason): void {
+    clearTimeout(s.expiry);
+    if (this.sessions.get(s.id) !== s) return;
+    this.sessions.delete(s.id);
+    this.congested.delete(s);
+    const lost = s.reset(null, "");
+    if (lost > 0) this.drop(s.id, lost, reason);
+    this.maybeDrain(undefined);
+  }
+
+  private connectionGone(conn: Connection): Promise<void> {
+    return new Promise((resolve) => this.gone.set(conn, resolve));
+  }
+
+  private waitForDown(peer: string): Promise<void> {
+    if (!this.sessions.get(peer)?.connection) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.downWaiters.get(peer) ?? [];
+      list.push(resolve);
+      this.downWaiters.set(peer, list);
+    });
+  }
+
+  private async drainWindows(timeout: number): Promise<void> {
+    const busy = (): boolean => [...this.sessions.values()].some((s) => s.connection && s.windowLength > 0);
+    if (!busy()) return;
+    const deadline = Date.now() + timeout;
+    while (busy() && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  // ---- reporting --------------------------------------------------------------------------
+
+  private maybeDrain(s: PeerSession | undefined): void {
+    if (s && s.congested && s.messages * 4 < this.windowMessages && s.bytes * 4 < this.windowBytes) {
+      s.congested = false;
+      this.congested.delete(s);
+      if (this.congested.size === 0) this.emit("drain");
+    } else if (!s && this.congested.size === 0) {
+      // A session ended; nothing is congested any more, so publishers may go on.
+      this.emit("drain");
+    }
+  }
+
+  private drop(peer: string, count: number, reason: DropReason): void {
+    this.sessions.get(peer)?.countDrop(reason, count);
+    const key = `${reason}\u0000${peer}`;
+    const pending = this.pendingDrops.get(key);
+    if (pending) pending.count += count;
+    else {
+      if (this.pendingDrops.size === 0) setImmediate(() => this.flushDrops());
+      this.pendingDrops.set(key, { peer, count, reason });
+    }
+  }
+
+  private flushDrops(): void {
+    const drops = this.pendingDrops;
+    if (drops.size === 0) return;
+    this.pendingDrops = new Map();
+    for (const info of drops.values()) {
+      debug("%s: dropped %d message(s) for %s (%s)", this.id, info.count, info.peer, info.reason);
+      this.emit("drop", info);
+    }
+  }
+
+  private report(error: ChannelError): void {
+    if (this.listenerCount("error") > 0) {
+      this.emit("error", error);
+    } else if (error.code === ErrorCode.SUBSCRIBER) {
+      // Never swallowed: without an `error` listener a failing subscriber still shows.
+      process.emitWarning(error.message, { code: error.code, detail: String((error.cause as Error)?.stack ?? "") });
+    } else {
+      debug("%s: %s %s", this.id, error.code, error.message);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError();
+  }
+}
+
+/** True if `value` is a {@link ChannelError}. */
+export function isChannelError(value: unknown): value is ChannelError {
+  return value instanceof ChannelError;
+}

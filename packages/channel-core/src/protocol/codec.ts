@@ -1,0 +1,213 @@
+import { Packr, Unpackr } from "msgpackr";
+import { ErrorCode, PayloadError, ProtocolError } from "../errors.js";
+import { FrameType, type ControlFrame, type Frame } from "./frames.js";
+import { MAX_TOPIC_LENGTH } from "./topic.js";
+
+/*
+ * Payloads are packed in msgpackr's record mode: a plain object becomes a self-describing
+ * record and a Map stays a MessagePack map, so the decoder (mapsAsObjects: false) gives
+ * back objects as objects and Maps as Maps. Records reinterpret the fixints 0x40-0x7f after
+ * a record definition, so every integer this module writes by hand avoids that range.
+ */
+const PACK_OPTIONS = { useRecords: true, moreTypes: true, useBigInt64: true, int64AsType: "bigint" } as const;
+
+const packr = new Packr(PACK_OPTIONS);
+
+/** A decoder for one connection: record definitions sent by one peer never leak into another's frames. */
+export function createDecoder(): Unpackr {
+  return new Unpackr({ ...PACK_OPTIONS, mapsAsObjects: false });
+}
+
+/** Limits applied while decoding a peer's frames. */
+export interface DecodeLimits {
+  /** Most patterns one SUB/UNSUB frame may carry. */
+  maxPatternsPerFrame: number;
+}
+
+/** Default decoding limits. */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPatternsPerFrame: 10_000 };
+
+/** Packs a value (a payload, a topic, a pattern list) to MessagePack. */
+export function packValue(value: unknown): Buffer {
+  try {
+    return packr.pack(value);
+  } catch (cause) {
+    throw new PayloadError(`payload cannot be encoded: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** Encodes a control frame (one that is sent once and never resent). */
+export function encodeControl(frame: ControlFrame): Buffer {
+  switch (frame.type) {
+    case FrameType.HELLO:
+      return packr.pack([frame.type, frame.version, frame.id, frame.instance, frame.nonce, frame.maxFrameSize, frame.auth]);
+    case FrameType.AUTH:
+      return packr.pack([frame.type, frame.proof]);
+    case FrameType.READY:
+      return packr.pack([frame.type, frame.session, frame.received]);
+    case FrameType.ACK:
+      return packr.pack([frame.type, frame.seq]);
+    case FrameType.PING:
+    case FrameType.PONG:
+      return packr.pack([frame.type]);
+    case FrameType.ERROR:
+      return packr.pack([frame.type, frame.code, frame.message]);
+    case FrameType.BYE:
+      return packr.pack([frame.type, frame.reason]);
+  }
+}
+
+/** Number of array elements of each sequenced frame type. */
+const ARITY = { [FrameType.MSG]: 4, [FrameType.SUB]: 3, [FrameType.UNSUB]: 3 } as const;
+
+/** Sequenced frame types. */
+export type SequencedType = keyof typeof ARITY;
+
+/** Byte length of a sequenced frame's header (array marker, type, sequence number). */
+export function headerLength(seq: number): number {
+  return seq <= 0xffffffff ? 7 : 11;
+}
+
+/**
+ * The body of a MSG frame: topic and payload, packed once per publish and shared by every
+ * link it goes to; each link only adds its own 7-byte header.
+ */
+export function encodeMessageBody(topic: string, data: unknown): Buffer {
+  return Buffer.concat([packr.pack(topic), packValue(data)]);
+}
+
+/** The body of a SUB or UNSUB frame. */
+export function encodePatternsBody(patterns: readonly string[]): Buffer {
+  return packr.pack(patterns);
+}
+
+/**
+ * Writes a sequenced frame's header at `offset` and returns the offset after it.
+ * The sequence number is always a uint32 (or a float64 past 2^32) so it never lands in the
+ * fixint range that record mode reinterprets.
+ */
+export function writeHeader(target: Buffer, offset: number, type: SequencedType, seq: number): number {
+  target[offset++] = 0x90 | ARITY[type];
+  target[offset++] = type;
+  if (seq <= 0xffffffff) {
+    target[offset++] = 0xce;
+    target.writeUInt32BE(seq, offset);
+    return offset + 4;
+  }
+  target[offset++] = 0xcb;
+  target.writeDoubleBE(seq, offset);
+  return offset + 8;
+}
+
+/** Encodes one complete sequenced frame (header and body) into a new buffer. */
+export function encodeSequenced(type: SequencedType, seq: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(headerLength(seq) + body.length);
+  body.copy(out, writeHeader(out, 0, type, seq));
+  return out;
+}
+
+function malformed(message: string, cause?: unknown): ProtocolError {
+  return new ProtocolError(ErrorCode.MALFORMED_FRAME, message, { cause });
+}
+
+function isSeq(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isBytes(v: unknown, min: number, max: number): v is Uint8Array {
+  return v instanceof Uint8Array && v.length >= min && v.length <= max;
+}
+
+function isShortString(v: unknown, max: number): v is string {
+  return typeof v === "string" && v.length <= max;
+}
+
+function patterns(v: unknown, limits: DecodeLimits): string[] {
+  if (!Array.isArray(v)) throw malformed("pattern list is not an array");
+  if (v.length > limits.maxPatternsPerFrame) throw malformed(`pattern list longer than ${limits.maxPatternsPerFrame}`);
+  for (const p of v) {
+    if (typeof p !== "string" || p.length === 0 || p.length > MAX_TOPIC_LENGTH) throw malformed("pattern is not a valid string");
+  }
+  return v as string[];
+}
+
+/** Turns one decoded MessagePack value into a typed frame, or throws a {@link ProtocolError}. */
+export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Frame {
+  if (!Array.isArray(raw) || raw.length === 0) throw malformed("frame is not a non-empty array");
+  const type: unknown = raw[0];
+  if (typeof type !== "number" || !Number.isInteger(type)) throw malformed("frame type is not an integer");
+  switch (type) {
+    case FrameType.HELLO: {
+      const [, version, id, instance, nonce, maxFrameSize, auth] = raw;
+      if (
+        typeof version !== "number" ||
+        !isShortString(id, 256) ||
+        id.length === 0 ||
+        !isShortString(instance, 64) ||
+        !isBytes(nonce, 16, 64) ||
+        !isSeq(maxFrameSize) ||
+        typeof auth !== "boolean"
+      ) {
+        throw malformed("HELLO frame has the wrong shape");
+      }
+      return { type, version, id, instance, nonce, maxFrameSize, auth };
+    }
+    case FrameType.AUTH: {
+      const proof: unknown = raw[1];
+      if (!isBytes(proof, 32, 32)) throw malformed("AUTH frame has the wrong shape");
+      return { type, proof };
+    }
+    case FrameType.READY: {
+      const [, session, received] = raw;
+      if (!(session === null || isBytes(session, 16, 16)) || !isSeq(received)) throw malformed("READY frame has the wrong shape");
+      return { type, session, received };
+    }
+    case FrameType.MSG: {
+      const [, seq, topic, data] = raw;
+      if (raw.length !== 4 || !isSeq(seq) || typeof topic !== "string" || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
+        throw malformed("MSG frame has the wrong shape");
+      }
+      return { type, seq, topic, data };
+    }
+    case FrameType.SUB:
+    case FrameType.UNSUB: {
+      const seq: unknown = raw[1];
+      if (raw.length !== 3 || !isSeq(seq)) throw malformed("SUB/UNSUB frame has the wrong shape");
+      return { type, seq, patterns: patterns(raw[2], limits) };
+    }
+    case FrameType.ACK: {
+      const seq: unknown = raw[1];
+      if (!isSeq(seq)) throw malformed("ACK frame has the wrong shape");
+      return { type, seq };
+    }
+    case FrameType.PING:
+    case FrameType.PONG:
+      return { type };
+    case FrameType.ERROR: {
+      const [, code, message] = raw;
+      if (!isShortString(code, 64) || !isShortString(message, 4096)) throw malformed("ERROR frame has the wrong shape");
+      return { type, code, message };
+    }
+    case FrameType.BYE: {
+      const reason: unknown = raw[1];
+      if (!isShortString(reason, 256)) throw malformed("BYE frame has the wrong shape");
+      return { type, reason };
+    }
+    default:
+      throw new ProtocolError(ErrorCode.UNKNOWN_FRAME, `unknown frame type ${type}`);
+  }
+}
+
+/** Decodes every frame of one WebSocket message; any invalid byte fails the whole message. */
+export function decodeFrames(decoder: Unpackr, data: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Frame[] {
+  if (data.length === 0) throw malformed("empty message");
+  let values: unknown[];
+  try {
+    values = decoder.unpackMultiple(data) as unknown[];
+  } catch (cause) {
+    throw malformed(`message is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
+  }
+  const frames: Frame[] = new Array(values.length);
+  for (let i = 0; i < values.length; i++) frames[i] = toFrame(values[i], limits);
+  return frames;
+}

@@ -1,0 +1,64 @@
+import type { ListenAddress, ListenOptions } from "../types.js";
+
+/** Close codes a transport reports; the channel maps them to typed errors. */
+export const CloseCode = {
+  /** Normal close. */
+  NORMAL: 1000,
+  /** Going away (process shutdown). */
+  GOING_AWAY: 1001,
+  /** A protocol violation. */
+  PROTOCOL: 1002,
+  /** A message exceeded the size limit. */
+  TOO_LARGE: 1009,
+  /** The connection dropped without a close handshake. */
+  ABNORMAL: 1006,
+} as const;
+
+/** What a transport connection reports to the channel. */
+export interface TransportHandlers {
+  /** One complete message (one or more frames). */
+  message(data: Buffer): void;
+  /** The connection is closed; called exactly once. */
+  close(code: number, reason: string, error: Error | undefined): void;
+}
+
+/** One bidirectional, message-oriented, ordered connection. */
+export interface TransportConnection {
+  /** Sends one message; `done` runs once the bytes are handed to the OS, or with an error. */
+  send(data: Buffer, done: (error?: Error) => void): void;
+  /** Starts an orderly close. */
+  close(code: number, reason: string): void;
+  /** Drops the connection at once. */
+  terminate(): void;
+  /** Installs the handlers; messages that arrived earlier are delivered now. */
+  attach(handlers: TransportHandlers): void;
+  /** Remote address, for logs. */
+  readonly remote: string;
+}
+
+/** A listening endpoint. */
+export interface TransportListener {
+  /** Where it listens. */
+  readonly address: ListenAddress;
+  /** Stops accepting; resolves when released (shared HTTP servers stay open). */
+  close(): Promise<void>;
+}
+
+/** Options every transport operation receives. */
+export interface TransportLimits {
+  /** Largest message accepted, in bytes. */
+  maxFrameSize: number;
+  /** Time allowed to open a connection, in ms. */
+  openTimeout: number;
+}
+
+/**
+ * The seam between the channel and the network. The channel depends only on this
+ * interface, so a broker-backed transport can carry the same frames later.
+ */
+export interface Transport {
+  /** Opens a connection to `url`. */
+  dial(url: string, limits: TransportLimits): Promise<TransportConnection>;
+  /** Accepts connections and hands each to `onConnection`. */
+  listen(options: ListenOptions, limits: TransportLimits, onConnection: (conn: TransportConnection) => void): Promise<TransportListener>;
+}

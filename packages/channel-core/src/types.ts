@@ -1,0 +1,237 @@
+import type { Server as HttpServer } from "node:http";
+import type { ChannelError } from "./errors.js";
+import type { Transport } from "./transport/transport.js";
+
+/** A map of topic → payload type; gives `publish` and `subscribe` compile-time checks. */
+export type TopicMap = Record<string, unknown>;
+
+/** The topic map of an untyped channel: any topic, payloads of unknown type. */
+export type DefaultTopics = Record<string, unknown>;
+
+/** Jittered exponential backoff between reconnect attempts. */
+export interface ReconnectOptions {
+  /** Delay before the first retry, in ms. @default 100 */
+  initialDelay?: number;
+  /** Longest delay between attempts, in ms. @default 5000 */
+  maxDelay?: number;
+  /** Growth factor per failed attempt. @default 2 */
+  factor?: number;
+  /** Fraction of each delay drawn at random (0 = none, 1 = full jitter). @default 0.5 */
+  jitter?: number;
+}
+
+/** Bounds of the per-link resume window (frames sent but not yet acknowledged). */
+export interface ResumeWindowOptions {
+  /** Most unacknowledged messages kept per link. @default 65536 */
+  maxMessages?: number;
+  /** Most unacknowledged payload bytes kept per link. @default 16 MiB */
+  maxBytes?: number;
+  /** How long a down link's session (window, subscriptions) is kept for a resume, in ms. @default 30000 */
+  resumeTimeout?: number;
+}
+
+/** Heartbeat settings; a link that hears nothing for `timeout` ms is closed and reconnected. */
+export interface HeartbeatOptions {
+  /** Idle time after which a PING is sent, in ms. @default 5000 */
+  interval?: number;
+  /** Silence after which the link is considered dead, in ms. @default 15000 */
+  timeout?: number;
+}
+
+/** Limits on state a remote peer can make this process keep. */
+export interface LimitOptions {
+  /** Most subscription patterns one peer may register. @default 10000 */
+  maxRemoteSubscriptions?: number;
+}
+
+/** Options of {@link MessageChannel}. */
+export interface MessageChannelOptions {
+  /** Unique id of this service in the mesh, e.g. `"web-server-1"`. */
+  id: string;
+  /** Shared secret; when set, every peer must prove it knows the same secret. @default undefined */
+  secret?: string | Uint8Array;
+  /** Largest WebSocket message accepted from a peer, in bytes. @default 1 MiB */
+  maxFrameSize?: number;
+  /** Time allowed for a handshake, in ms. @default 10000 */
+  handshakeTimeout?: number;
+  /** Reconnect backoff of links this service dialled. */
+  reconnect?: ReconnectOptions;
+  /** Heartbeat settings. */
+  heartbeat?: HeartbeatOptions;
+  /** Resume window bounds. */
+  window?: ResumeWindowOptions;
+  /** Limits on peer-controlled state. */
+  limits?: LimitOptions;
+  /** Delay before a batched acknowledgement is sent, in ms. @default 10 */
+  ackDelay?: number;
+  /** The transport to use. @default the WebSocket transport */
+  transport?: Transport;
+}
+
+/** Where to listen: an own port, or a path on an existing HTTP server. */
+export type ListenOptions =
+  | {
+      /** TCP port; 0 picks a free one. */
+      port: number;
+      /** Interface to bind. @default "127.0.0.1" */
+      host?: string;
+      /** URL path peers connect to. @default "/" (any path) */
+      path?: string;
+    }
+  | {
+      /** An existing HTTP server whose upgrade requests on `path` become links. */
+      server: HttpServer;
+      /** URL path peers connect to. @default "/sfn-channel" */
+      path?: string;
+    };
+
+/** Where a listener ended up. */
+export interface ListenAddress {
+  /** Bound host (for a shared server: its address). */
+  host: string;
+  /** Bound port. */
+  port: number;
+  /** Path peers connect to. */
+  path: string;
+  /** URL other services pass to `connect`. */
+  url: string;
+}
+
+/** Options of `connect`. */
+export interface ConnectOptions {
+  /** Give up on the first connection after this long, in ms (later reconnects never give up). @default 10000 */
+  timeout?: number;
+}
+
+/** Options of `publish`. */
+export interface PublishOptions {
+  /** Only these service ids receive the message (the publisher's own subscribers only if listed). */
+  to?: string | readonly string[];
+  /** Send only where a link is up and not backpressured; never kept for a resume. @default false */
+  volatile?: boolean;
+  /** Deliver to this service's own subscribers too. @default true */
+  local?: boolean;
+}
+
+/** What a subscriber learns about a message besides its payload. */
+export interface MessageMeta<K extends string = string> {
+  /** The concrete topic the message was published on. */
+  topic: K;
+  /** Id of the service that published it. */
+  from: string;
+  /** The subscription pattern that matched. */
+  pattern: string;
+}
+
+/** A subscriber; may return a promise, whose rejection is reported like a throw. */
+export type Listener<T = unknown, K extends string = string> = (data: T, meta: MessageMeta<K>) => unknown;
+
+/** Removes the subscription it was returned for. */
+export type Unsubscribe = () => void;
+
+/** State of a link to a peer. */
+export type LinkState = "up" | "down";
+
+/** Why messages were not delivered, reported through the `drop` event. */
+export type DropReason =
+  /** The resume window was full. */
+  | "window-full"
+  /** A message exceeded the peer's maximum frame size. */
+  | "too-large"
+  /** The peer stayed away longer than the resume timeout. */
+  | "peer-gone"
+  /** The peer restarted, so its old subscriptions are gone. */
+  | "peer-restarted"
+  /** The link was ended with `disconnect`, `close` or by the peer. */
+  | "disconnected"
+  /** A volatile message met a down or backpressured link. */
+  | "volatile"
+  /** A targeted publish named a service with no link. */
+  | "no-link"
+  /** The receiver saw a gap in the sequence (the sender dropped these). */
+  | "gap";
+
+/** Payload of the `drop` event. */
+export interface DropInfo {
+  /** The peer the messages were for (or came from, for `gap`). */
+  peer: string;
+  /** How many messages. */
+  count: number;
+  /** Why. */
+  reason: DropReason;
+}
+
+/** Why a link went down. */
+export type LinkDownReason =
+  | "closed"
+  | "disconnected"
+  | "peer-closed"
+  | "peer-disconnected"
+  | "heartbeat-timeout"
+  | "superseded"
+  | "transport"
+  | "error";
+
+/** Payload of the `link:up` event. */
+export interface LinkUpInfo {
+  /** Peer service id. */
+  peer: string;
+  /** True if the session resumed (nothing lost); false for a fresh session. */
+  resumed: boolean;
+  /** Who dialled. */
+  direction: "inbound" | "outbound";
+  /** URL dialled, for outbound links. */
+  url: string | undefined;
+}
+
+/** Payload of the `link:down` event. */
+export interface LinkDownInfo {
+  /** Peer service id. */
+  peer: string;
+  /** Why. */
+  reason: LinkDownReason;
+  /** The error behind it, if any. */
+  error: ChannelError | undefined;
+}
+
+/** Snapshot of one peer, as returned by `peers()`. */
+export interface PeerInfo {
+  /** Peer service id. */
+  id: string;
+  /** Link state. */
+  state: LinkState;
+  /** Who dialled the current (or last) connection. */
+  direction: "inbound" | "outbound";
+  /** URL dialled, for outbound links. */
+  url: string | undefined;
+  /** Patterns the peer subscribed to. */
+  subscriptions: number;
+  /** Messages sent and awaiting acknowledgement, or waiting for the link. */
+  pendingMessages: number;
+  /** Bytes of those messages. */
+  pendingBytes: number;
+  /** Messages handed to this link. */
+  sent: number;
+  /** Messages received on this link. */
+  received: number;
+  /** Messages resent after a reconnect. */
+  resent: number;
+  /** Messages dropped for this peer, by reason. */
+  dropped: Partial<Record<DropReason, number>>;
+  /** Times the session resumed after a reconnect. */
+  resumes: number;
+}
+
+/** Events of {@link MessageChannel}. */
+export interface MessageChannelEvents {
+  /** A link finished its handshake. */
+  "link:up": [info: LinkUpInfo];
+  /** A link went down (it may come back). */
+  "link:down": [info: LinkDownInfo];
+  /** Something went wrong that did not throw at a call site: a refused peer, a bad frame, a throwing subscriber. */
+  error: [error: ChannelError];
+  /** Messages could not be delivered. */
+  drop: [info: DropInfo];
+  /** Every link is below its high-water mark again after `publish` returned false. */
+  drain: [];
+}
