@@ -24,8 +24,11 @@ export interface ConnectionHost {
   readonly heartbeatInterval: number;
   readonly heartbeatTimeout: number;
   readonly decodeLimits: DecodeLimits;
-  /** Session token and last received sequence this side holds for a peer instance. */
-  sessionHint(peer: string, instance: string): { token: Uint8Array | null; received: number };
+  /**
+   * Decides, once the peer is verified and before READY is sent, whether it may link:
+   * returns the session token and last received sequence held for it, or the refusal.
+   */
+  admit(conn: Connection, hello: HelloFrame): { token: Uint8Array | null; received: number } | ChannelError;
   /** Both READY frames are exchanged: bind the connection to a session (or refuse it). */
   linkReady(conn: Connection, hello: HelloFrame, ready: ReadyFrame): void;
   /** A frame arrived on an open connection. */
@@ -336,7 +339,8 @@ export class Connection {
 
   private sendReady(): void {
     const peer = this.peer as HelloFrame;
-    const hint = this.host.sessionHint(peer.id, peer.instance);
+    const hint = this.host.admit(this, peer);
+    if (hint instanceof ChannelError) throw hint;
     this.offeredToken = hint.token;
     this.readySent = true;
     this.sendNow({ type: FrameType.READY, session: hint.token, received: hint.received });

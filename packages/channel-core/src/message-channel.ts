@@ -148,7 +148,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       heartbeatTimeout,
       decodeLimits,
       backoff,
-      sessionHint: (peer, instance) => this.sessionHint(peer, instance),
+      admit: (conn, hello) => this.admit(conn, hello),
       linkReady: (conn, hello, ready) => this.linkReady(conn, hello, ready),
       linkFrame: (conn, session, frame) => this.linkFrame(conn, session, frame),
       linkClosed: (conn, reason, error) => this.linkClosed(conn, reason, error),
@@ -404,9 +404,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.connections.add(conn);
   }
 
-  private sessionHint(peer: string, instance: string): { token: Uint8Array | null; received: number } {
-    const s = this.sessions.get(peer);
-    return s && s.instance === instance && s.token ? { token: s.token, received: s.received } : { token: null, received: 0 };
+  private admit(conn: Connection, hello: HelloFrame): { token: Uint8Array | null; received: number } | ChannelError {
+    const s = this.sessions.get(hello.id);
+    if (s?.connection && s.connection !== conn && s.instance !== hello.instance) {
+      return new DuplicateIdError(`service id "${hello.id}" is already linked to another running instance`, { peer: hello.id });
+    }
+    return s && s.instance === hello.instance && s.token ? { token: s.token, received: s.received } : { token: null, received: 0 };
   }
 
   private linkReady(conn: Connection, hello: HelloFrame, ready: ReadyFrame): void {

@@ -2,8 +2,8 @@ import type { Server as HttpServer } from "node:http";
 import type { ChannelError } from "./errors.js";
 import type { Transport } from "./transport/transport.js";
 
-/** A map of topic → payload type; gives `publish` and `subscribe` compile-time checks. */
-export type TopicMap = Record<string, unknown>;
+/** A map (interface or type) of topic → payload type; gives `publish` and `subscribe` compile-time checks. */
+export type TopicMap = object;
 
 /** The topic map of an untyped channel: any topic, payloads of unknown type. */
 export type DefaultTopics = Record<string, unknown>;

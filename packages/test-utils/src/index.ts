@@ -1,0 +1,4 @@
+/** Shared helpers for SFN Channel tests: real sockets on 127.0.0.1, no fixed sleeps. */
+export { TcpProxy } from "./tcp-proxy.js";
+export { spawnService, type ServiceProcess } from "./service-process.js";
+export { nextEvent, until, withTimeout } from "./wait.js";
