@@ -454,8 +454,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       if (lost > 0) this.drop(s.id, lost, restarted ? "peer-restarted" : "peer-gone");
       this.congested.delete(s);
       s.congested = false;
+      // The full subscription state opens every new session, even when empty: the peer
+      // counts the link as up only once it knows what this side wants.
       const patterns = this.local.patterns();
-      for (let i = 0; i < patterns.length; i += 1000) s.enqueue(FrameType.SUB, encodePatternsBody(patterns.slice(i, i + 1000)));
+      let i = 0;
+      do s.enqueue(FrameType.SUB, encodePatternsBody(patterns.slice(i, i + 1000)));
+      while ((i += 1000) < patterns.length);
     }
     clearTimeout(s.expiry);
     s.expiry = undefined;
@@ -465,6 +469,14 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     s.peerMaxFrameSize = hello.maxFrameSize;
     this.sessions.set(s.id, s);
     conn.open(s);
+    if (s.synced) this.linkUp(s, resumed);
+    else s.pendingUp = { resumed };
+  }
+
+  /** The link is usable: both sides know each other's subscriptions. */
+  private linkUp(s: PeerSession, resumed: boolean): void {
+    const conn = s.connection;
+    if (!conn) return;
     debug("%s: link to %s up (%s, %s)", this.id, s.id, conn.direction, resumed ? "resumed" : "new session");
     this.dialerOf.get(conn)?.up(s.id);
     this.emit("link:up", { peer: s.id, resumed, direction: conn.direction, url: conn.url });
@@ -496,6 +508,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
           if (s.remote.size > this.maxRemoteSubscriptions) {
             throw new LimitExceededError(`peer "${s.id}" subscribed to more than ${this.maxRemoteSubscriptions} patterns`, { peer: s.id });
           }
+        }
+        if (!s.synced) {
+          s.synced = true;
+          const up = s.pendingUp;
+          s.pendingUp = undefined;
+          if (up) this.linkUp(s, up.resumed);
         }
         return;
       default:

@@ -42,6 +42,10 @@ export class PeerSession {
   unacked = 0;
   /** True while the window is above its high-water mark. */
   congested = false;
+  /** True once the peer's subscription state for this session has arrived. */
+  synced = false;
+  /** Set while a new link waits for the peer's subscription state before it counts as up. */
+  pendingUp: { resumed: boolean } | undefined;
   /** Pending resume-timeout expiry while the link is down. */
   expiry: NodeJS.Timeout | undefined;
 
@@ -114,6 +118,8 @@ export class PeerSession {
     this.received = 0;
     this.unacked = 0;
     this.remote.clear();
+    this.synced = false;
+    this.pendingUp = undefined;
     this.token = token;
     this.instance = instance;
     return lost;

@@ -272,3 +272,16 @@ describe("listen, connect, disconnect, close", () => {
     await expect(fetch(url.replace("ws:", "http:"))).rejects.toThrow();
   });
 });
+
+describe("link readiness", () => {
+  it("connect resolves only once the peer's subscriptions are known, so an immediate publish reaches them", async () => {
+    const { ch: one, url } = await mesh.listening("one");
+    const got = collect(one, "hello");
+    const two = mesh.channel("two");
+    await two.connect(url);
+    expect(two.peers()[0]?.subscriptions).toBe(1);
+    two.publish("hello", "first message");
+    await until(() => got.data.length === 1);
+    expect(got.data).toEqual(["first message"]);
+  });
+});

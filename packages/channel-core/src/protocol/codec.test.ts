@@ -1,5 +1,5 @@
 import { ErrorCode, ProtocolError } from "../errors.js";
-import { createDecoder, decodeFrames, encodeControl, encodeMessageBody, encodePatternsBody, encodeSequenced, toFrame } from "./codec.js";
+import { createDecoder, decodeFrames, encodeControl, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue as packValueForTest, toFrame } from "./codec.js";
 import { FrameType, PROTOCOL_VERSION } from "./frames.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -102,5 +102,24 @@ describe("frame decoding", () => {
   it("limits the patterns one frame may carry", () => {
     const many = Array.from({ length: 11 }, (_, i) => `t${i}`);
     expect(() => toFrame([FrameType.SUB, 1, many], { maxPatternsPerFrame: 10 })).toThrow(ProtocolError);
+  });
+});
+
+describe("payload fast paths", () => {
+  it.each([
+    ["a short string", "hi"],
+    ["a 40-byte string", "x".repeat(40)],
+    ["a 300-byte string", "y".repeat(300)],
+    ["a multi-byte string", "héllo wörld ✓ 😀".repeat(20)],
+    ["an empty string", ""],
+    ["a small Buffer", Buffer.from([1, 2, 3])],
+    ["a 300-byte Buffer", Buffer.alloc(300, 7)],
+    ["a 70 kB Buffer", Buffer.alloc(70_000, 9)],
+  ])("encodes %s exactly as msgpackr does", (_name, value) => {
+    const body = encodeMessageBody("t", value);
+    const [frame] = decodeFrames(createDecoder(), encodeSequenced(FrameType.MSG, 1, body));
+    expect((frame as { data: unknown }).data).toEqual(value);
+    const reference = Buffer.concat([Buffer.from([0xa1, 0x74]), packValueForTest(value)]);
+    expect(hex(body)).toBe(hex(reference));
   });
 });

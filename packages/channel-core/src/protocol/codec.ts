@@ -73,7 +73,71 @@ export function headerLength(seq: number): number {
  * link it goes to; each link only adds its own 7-byte header.
  */
 export function encodeMessageBody(topic: string, data: unknown): Buffer {
-  return Buffer.concat([packr.pack(topic), packValue(data)]);
+  const t = packedTopic(topic);
+  // Buffers and strings are the common payloads; their MessagePack form (bin, str) is
+  // trivial, so they skip msgpackr's per-call overhead. Everything else goes through it.
+  if (Buffer.isBuffer(data)) {
+    const n = data.length;
+    const head = n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    const out = Buffer.allocUnsafe(t.length + head + n);
+    t.copy(out, 0);
+    let o = t.length;
+    if (head === 2) {
+      out[o++] = 0xc4;
+      out[o++] = n;
+    } else if (head === 3) {
+      out[o++] = 0xc5;
+      out.writeUInt16BE(n, o);
+      o += 2;
+    } else {
+      out[o++] = 0xc6;
+      out.writeUInt32BE(n, o);
+      o += 4;
+    }
+    data.copy(out, o);
+    return out;
+  }
+  if (typeof data === "string" && data.length < 0x8000) {
+    const max = data.length * 3;
+    const out = Buffer.allocUnsafe(t.length + 5 + max);
+    t.copy(out, 0);
+    const start = t.length + 5;
+    const n = out.write(data, start, "utf8");
+    let head: number;
+    if (n < 32) {
+      head = 1;
+      out[start - 1] = 0xa0 | n;
+    } else if (n < 0x100) {
+      head = 2;
+      out[start - 2] = 0xd9;
+      out[start - 1] = n;
+    } else {
+      head = 3;
+      out[start - 3] = 0xda;
+      out.writeUInt16BE(n, start - 2);
+    }
+    // Close the gap between topic and header so the body is contiguous.
+    out.copyWithin(t.length, start - head, start + n);
+    return out.subarray(0, t.length + head + n);
+  }
+  const v = packValue(data);
+  const out = Buffer.allocUnsafe(t.length + v.length);
+  t.copy(out, 0);
+  v.copy(out, t.length);
+  return out;
+}
+
+// Encoded topics, reused across publishes; bounded so a stream of unique topics cannot grow it.
+let topicCache = new Map<string, Buffer>();
+
+function packedTopic(topic: string): Buffer {
+  let t = topicCache.get(topic);
+  if (t === undefined) {
+    t = Buffer.from(packr.pack(topic));
+    if (topicCache.size >= 4096) topicCache = new Map();
+    topicCache.set(topic, t);
+  }
+  return t;
 }
 
 /** The body of a SUB or UNSUB frame. */

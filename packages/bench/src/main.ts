@@ -1,0 +1,43 @@
+// `pnpm bench`: every benchmark, each system measured in the same run, figures and ratios printed.
+import os from "node:os";
+import { runCore, type CoreResult } from "./core-bench.js";
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has("--quick") || process.env.BENCH_QUICK === "1";
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a";
+}
+
+async function core(): Promise<void> {
+  const o = { messages: quick ? 200_000 : 1_000_000, rate: 20_000, seconds: quick ? 2 : 5 };
+  console.log(`\n## Core pub/sub: 100-byte payloads, publisher and subscriber in separate processes`);
+  console.log(`saturation: ${fmt(o.messages)} messages; latency: ${fmt(o.rate)} msg/s for ${o.seconds} s\n`);
+  const results: CoreResult[] = [];
+  for (const key of ["sfn", "redis", "nats"] as const) {
+    try {
+      results.push(await runCore(key, o));
+    } catch (err) {
+      console.log(`- ${key}: failed: ${(err as Error).message}`);
+    }
+  }
+  console.log("| system | msgs/s at saturation | p50 ms @20k/s | p99 ms @20k/s | lost | out of order | dup | publisher max RSS MB |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  for (const r of results) {
+    console.log(`| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} |`);
+  }
+  const ours = results.find((r) => r.system.startsWith("sfn"));
+  if (ours) {
+    console.log("");
+    for (const other of results.filter((r) => r !== ours)) {
+      console.log(
+        `sfn-channel vs ${other.system}: throughput x${fmt(ours.throughput / other.throughput, 2)}, ` +
+          `p50 x${fmt(ours.p50 / other.p50, 2)}, p99 x${fmt(ours.p99 / other.p99, 2)} (lower latency ratio is better)`,
+      );
+    }
+  }
+}
+
+console.log(`# SFN Channel benchmarks`);
+console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
+await core();

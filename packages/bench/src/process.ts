@@ -1,0 +1,49 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** A benchmark worker process and a way to wait for its IPC answers. */
+export interface Worker {
+  child: ChildProcess;
+  request<T extends { type: string }>(message: object, type: string): Promise<T>;
+  next<T extends { type: string }>(type: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+/** Starts `file` (TypeScript, through tsx) with `args`; resolves after its `ready` message. */
+export async function startWorker(file: string, args: string[]): Promise<Worker & { ready: Record<string, unknown> }> {
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+    execArgv: ["--import", "tsx", ...(process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean)],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = <T extends { type: string }>(type: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m: T): void => {
+        if (m?.type !== type) return;
+        child.off("message", onMessage);
+        child.off("exit", onExit);
+        resolve(m);
+      };
+      const onExit = (code: number | null): void => reject(new Error(`${file} ${args.join(" ")} exited (${code}) before "${type}"`));
+      child.on("message", onMessage);
+      child.once("exit", onExit);
+    });
+  const ready = await next<{ type: string }>("ready");
+  return {
+    child,
+    ready: ready as unknown as Record<string, unknown>,
+    next,
+    request: (message, type) => {
+      const answer = next(type);
+      child.send(message);
+      return answer as never;
+    },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.send({ cmd: "close" });
+      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
