@@ -1,6 +1,6 @@
 import createDebug from "debug";
 import { createNonce, createProof, proofMatches } from "./auth.js";
-import { AuthError, ChannelError, DuplicateIdError, ErrorCode, ProtocolError, TransportError, errorFromWire } from "./errors.js";
+import { AuthError, ChannelError, DuplicateIdError, ErrorCode, LimitExceededError, ProtocolError, SlowPeerError, TransportError, errorFromWire } from "./errors.js";
 import { FrameType, PROTOCOL_VERSION, type ControlFrame, type Frame, type HelloFrame, type ReadyFrame } from "./protocol/frames.js";
 import { createDecoder, decodeFrames, encodeControl, writeHeader, type DecodeLimits } from "./protocol/codec.js";
 import { CloseCode, type TransportConnection } from "./transport/transport.js";
@@ -24,6 +24,7 @@ export interface ConnectionHost {
   readonly heartbeatInterval: number;
   readonly heartbeatTimeout: number;
   readonly decodeLimits: DecodeLimits;
+  readonly maxControlBytes: number;
   /**
    * Decides, once the peer is verified and before READY is sent, whether it may link:
    * returns the session token and last received sequence held for it, or the refusal.
@@ -56,12 +57,15 @@ export class Connection {
   private peerVerified = false;
   private readySent = false;
   private control: Buffer[] = [];
+  private controlBytes = 0;
   private readonly slabs: Buffer[] = [];
   private inflight = 0;
   private flushScheduled = false;
   private closeReason: LinkDownReason | undefined;
   private closeError: ChannelError | undefined;
   private lastReceived = Date.now();
+  // Last time the peer acknowledged frames (or nothing was outstanding).
+  private lastProgress = Date.now();
   private lastSent = Date.now();
   private readonly handshakeTimer: NodeJS.Timeout;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -120,9 +124,20 @@ export class Connection {
 
   /** Queues pre-encoded bytes (a control or volatile frame) for the next flush. */
   sendRaw(bytes: Buffer): void {
-    if (this.state === "closed") return;
+    if (this.ended) return;
+    // A peer that floods PINGs but reads nothing must not make its PONGs pile up here.
+    if (this.controlBytes + bytes.length > this.host.maxControlBytes) {
+      this.fail(new LimitExceededError(`more than ${this.host.maxControlBytes} bytes of control frames queued for a peer that does not read`, { peer: this.peerId }));
+      return;
+    }
     this.control.push(bytes);
+    this.controlBytes += bytes.length;
     this.scheduleFlush();
+  }
+
+  /** The peer acknowledged something: it is reading. */
+  noteProgress(): void {
+    this.lastProgress = Date.now();
   }
 
   /** Counts a received sequenced frame and acknowledges in batches. */
@@ -195,6 +210,14 @@ export class Connection {
       this.transport.terminate();
       return;
     }
+    const s = this.session;
+    if (s && s.sentIndex > 0 && now - this.lastProgress > this.host.heartbeatTimeout) {
+      // It answers PINGs or talks, but acknowledges nothing: it does not read what it is sent.
+      this.closeReason = "stalled";
+      this.closeError = new SlowPeerError(`peer "${s.id}" acknowledged nothing for ${now - this.lastProgress} ms with ${s.sentIndex} frames outstanding`, { peer: s.id });
+      this.transport.terminate();
+      return;
+    }
     if (now - this.lastSent >= this.host.heartbeatInterval) this.sendControl({ type: FrameType.PING });
   }
 
@@ -210,6 +233,7 @@ export class Connection {
         nControl++;
       }
       const entries: WindowEntry[] = [];
+      if (session?.sentIndex === 0 && !session.allSent) this.lastProgress = Date.now();
       if (session) {
         for (let e = session.nextUnsent(); e !== undefined; e = session.nextUnsent()) {
           if ((nControl > 0 || entries.length > 0) && size + e.size > limit) break;
@@ -224,7 +248,10 @@ export class Connection {
       const slab = size <= MAX_BATCH ? (this.slabs.pop() ?? Buffer.allocUnsafe(MAX_BATCH)) : undefined;
       const out = slab ? slab.subarray(0, size) : Buffer.allocUnsafe(size);
       let offset = 0;
-      for (let i = 0; i < nControl; i++) offset += (this.control[i] as Buffer).copy(out, offset);
+      for (let i = 0; i < nControl; i++) {
+        offset += (this.control[i] as Buffer).copy(out, offset);
+        this.controlBytes -= (this.control[i] as Buffer).length;
+      }
       this.control = nControl === this.control.length ? [] : this.control.slice(nControl);
       for (const e of entries) {
         offset = writeHeader(out, offset, e.type, e.seq);
@@ -360,6 +387,7 @@ export class Connection {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.ackTimer);
     this.control = [];
+    this.controlBytes = 0;
     let why = this.closeReason;
     let err = this.closeError;
     if (!why) {

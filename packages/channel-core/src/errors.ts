@@ -20,6 +20,8 @@ export const ErrorCode = {
   HANDSHAKE_TIMEOUT: "ERR_HANDSHAKE_TIMEOUT",
   /** A peer made per-link state grow past its limit. */
   LIMIT_EXCEEDED: "ERR_LIMIT_EXCEEDED",
+  /** A peer stopped acknowledging what it was sent (it does not read). */
+  SLOW_PEER: "ERR_SLOW_PEER",
   /** A topic or pattern is not valid, or uses the reserved prefix. */
   INVALID_TOPIC: "ERR_INVALID_TOPIC",
   /** A payload could not be encoded or decoded. */
@@ -100,6 +102,14 @@ export class LimitExceededError extends ChannelError {
   constructor(message: string, options?: ChannelErrorOptions) {
     super(ErrorCode.LIMIT_EXCEEDED, message, options);
     this.name = "LimitExceededError";
+  }
+}
+
+/** A peer stopped acknowledging frames while the link stayed open: it does not read. */
+export class SlowPeerError extends ChannelError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(ErrorCode.SLOW_PEER, message, options);
+    this.name = "SlowPeerError";
   }
 }
 

@@ -26,6 +26,7 @@ export {
   LimitExceededError,
   PayloadError,
   ProtocolError,
+  SlowPeerError,
   SubscriberError,
   TransportError,
 } from "./errors.js";

@@ -104,6 +104,8 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private readonly windowBytes: number;
   private readonly resumeTimeout: number;
   private readonly maxRemoteSubscriptions: number;
+  private readonly maxPendingHandshakes: number;
+  private readonly maxPeers: number;
   private readonly local = new LocalSubscriptions<AnyListener>();
   private readonly sessions = new Map<string, PeerSession>();
   private readonly connections = new Set<Connection>();
@@ -132,6 +134,8 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.windowBytes = positive("window.maxBytes", w.maxBytes, 16 * 1024 * 1024);
     this.resumeTimeout = positive("window.resumeTimeout", w.resumeTimeout, 30000);
     this.maxRemoteSubscriptions = positive("limits.maxRemoteSubscriptions", options.limits?.maxRemoteSubscriptions, 10000);
+    this.maxPendingHandshakes = positive("limits.maxPendingHandshakes", options.limits?.maxPendingHandshakes, 256);
+    this.maxPeers = positive("limits.maxPeers", options.limits?.maxPeers, 1024);
     const backoff: Backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
     positive("reconnect.initialDelay", backoff.initialDelay, 1);
     positive("reconnect.maxDelay", backoff.maxDelay, 1);
@@ -147,6 +151,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       heartbeatInterval,
       heartbeatTimeout,
       decodeLimits,
+      maxControlBytes: positive("limits.maxControlBytes", options.limits?.maxControlBytes, 1024 * 1024),
       backoff,
       admit: (conn, hello) => this.admit(conn, hello),
       linkReady: (conn, hello, ready) => this.linkReady(conn, hello, ready),
@@ -166,6 +171,14 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.assertOpen();
     const listener = await this.transport.listen(options, this.limits(), (t) => {
       if (this.closed) {
+        t.terminate();
+        return;
+      }
+      let pending = 0;
+      for (const c of this.connections) if (c.state === "handshake") pending++;
+      if (pending >= this.maxPendingHandshakes) {
+        // Unauthenticated connections cost memory before they prove anything: cap them.
+        debug("%s: %d handshakes pending, refusing %s", this.id, pending, t.remote);
         t.terminate();
         return;
       }
@@ -409,6 +422,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     if (s?.connection && s.connection !== conn && s.instance !== hello.instance) {
       return new DuplicateIdError(`service id "${hello.id}" is already linked to another running instance`, { peer: hello.id });
     }
+    if (!s && this.sessions.size >= this.maxPeers) {
+      return new LimitExceededError(`service "${this.id}" already has ${this.maxPeers} peers`, { peer: hello.id });
+    }
     return s && s.instance === hello.instance && s.token ? { token: s.token, received: s.received } : { token: null, received: 0 };
   }
 
@@ -487,7 +503,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     switch (frame.type) {
       case FrameType.ACK:
         if (frame.seq > s.lastSeq) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `ACK ${frame.seq} for a frame never sent`);
-        s.acknowledge(frame.seq);
+        if (s.acknowledge(frame.seq) > 0) conn.noteProgress();
         this.maybeDrain(s);
         return;
       case FrameType.MSG:

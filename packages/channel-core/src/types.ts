@@ -42,6 +42,12 @@ export interface HeartbeatOptions {
 export interface LimitOptions {
   /** Most subscription patterns one peer may register. @default 10000 */
   maxRemoteSubscriptions?: number;
+  /** Most connections in the middle of a handshake at once; more are closed at once. @default 256 */
+  maxPendingHandshakes?: number;
+  /** Most peer sessions (linked or awaiting a resume) at once; more are refused. @default 1024 */
+  maxPeers?: number;
+  /** Most bytes of control frames (ACK, PONG) queued for a peer that does not read. @default 1 MiB */
+  maxControlBytes?: number;
 }
 
 /** Options of {@link MessageChannel}. */
@@ -168,6 +174,7 @@ export type LinkDownReason =
   | "peer-closed"
   | "peer-disconnected"
   | "heartbeat-timeout"
+  | "stalled"
   | "superseded"
   | "transport"
   | "error";
