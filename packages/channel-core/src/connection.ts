@@ -186,7 +186,8 @@ export class Connection {
     this.transport.terminate();
   }
 
-  private queueAck(): void {
+  /** Acknowledges everything received so far at once. */
+  queueAck(): void {
     if (this.ackTimer) {
       clearTimeout(this.ackTimer);
       this.ackTimer = undefined;

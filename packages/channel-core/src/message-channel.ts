@@ -476,6 +476,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       let i = 0;
       do s.enqueue(FrameType.SUB, encodePatternsBody(patterns.slice(i, i + 1000)));
       while ((i += 1000) < patterns.length);
+      s.initialSeq = s.lastSeq;
     }
     clearTimeout(s.expiry);
     s.expiry = undefined;
@@ -485,8 +486,16 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     s.peerMaxFrameSize = hello.maxFrameSize;
     this.sessions.set(s.id, s);
     conn.open(s);
-    if (s.synced) this.linkUp(s, resumed);
-    else s.pendingUp = { resumed };
+    s.pendingUp = { resumed };
+    this.maybeUp(s);
+  }
+
+  /** Counts the link as up once both sides know each other's subscriptions. */
+  private maybeUp(s: PeerSession): void {
+    const up = s.pendingUp;
+    if (!up || !s.ready) return;
+    s.pendingUp = undefined;
+    this.linkUp(s, up.resumed);
   }
 
   /** The link is usable: both sides know each other's subscriptions. */
@@ -504,6 +513,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       case FrameType.ACK:
         if (frame.seq > s.lastSeq) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `ACK ${frame.seq} for a frame never sent`);
         if (s.acknowledge(frame.seq) > 0) conn.noteProgress();
+        this.maybeUp(s);
         this.maybeDrain(s);
         return;
       case FrameType.MSG:
@@ -526,10 +536,10 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
           }
         }
         if (!s.synced) {
+          // The peer waits for this acknowledgement before it counts the link as up.
           s.synced = true;
-          const up = s.pendingUp;
-          s.pendingUp = undefined;
-          if (up) this.linkUp(s, up.resumed);
+          conn.queueAck();
+          this.maybeUp(s);
         }
         return;
       default:

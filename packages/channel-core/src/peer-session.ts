@@ -44,7 +44,16 @@ export class PeerSession {
   congested = false;
   /** True once the peer's subscription state for this session has arrived. */
   synced = false;
-  /** Set while a new link waits for the peer's subscription state before it counts as up. */
+  /** Sequence number of the last frame of this side's initial subscription state. */
+  initialSeq = 0;
+  /** Highest sequence number the peer acknowledged. */
+  acked = 0;
+  /** True when both sides know each other's subscriptions: the link may count as up. */
+  get ready(): boolean {
+    return this.synced && this.acked >= this.initialSeq;
+  }
+
+  /** Set while a new link waits for the subscription exchange before it counts as up. */
   pendingUp: { resumed: boolean } | undefined;
   /** Pending resume-timeout expiry while the link is down. */
   expiry: NodeJS.Timeout | undefined;
@@ -104,6 +113,7 @@ export class PeerSession {
       removed++;
     }
     this.sentIndex = Math.max(0, this.sentIndex - removed);
+    if (seq > this.acked) this.acked = seq;
     return removed;
   }
 
@@ -119,6 +129,8 @@ export class PeerSession {
     this.unacked = 0;
     this.remote.clear();
     this.synced = false;
+    this.initialSeq = 0;
+    this.acked = 0;
     this.pendingUp = undefined;
     this.token = token;
     this.instance = instance;

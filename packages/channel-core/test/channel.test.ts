@@ -284,4 +284,14 @@ describe("link readiness", () => {
     await until(() => got.data.length === 1);
     expect(got.data).toEqual(["first message"]);
   });
+
+  it("when connect resolves, the listening side knows the dialler's subscriptions too", async () => {
+    const { ch: one, url } = await mesh.listening("one");
+    const two = mesh.channel("two");
+    const got = collect(two, "news");
+    await two.connect(url);
+    expect(one.peers()[0]?.subscriptions).toBe(1);
+    one.publish("news", "right away");
+    await until(() => got.data.length === 1);
+  });
 });

@@ -1,0 +1,81 @@
+import fc from "fast-check";
+import { ProtocolError } from "../errors.js";
+import { createDecoder, decodeFrames, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue } from "./codec.js";
+import { FrameType } from "./frames.js";
+
+const decoder = createDecoder();
+
+/** The decoder's contract: frames, or a ProtocolError; never another exception. */
+function decodesOrRefuses(bytes: Uint8Array): void {
+  try {
+    const frames = decodeFrames(decoder, bytes);
+    for (const f of frames) expect(typeof f.type).toBe("number");
+  } catch (e) {
+    if (!(e instanceof ProtocolError)) throw e;
+  }
+}
+
+// JSON values without a "__proto__" key: msgpackr renames that key on decode (see below).
+const json = fc.jsonValue().filter((v) => !JSON.stringify(v).includes('"__proto__"'));
+
+const token = fc.stringMatching(/^[a-z0-9_-]{1,8}$/);
+const topic = fc.array(token, { minLength: 1, maxLength: 5 }).map((t) => t.join("."));
+
+describe("frame decoder (property-based)", () => {
+  it("never throws anything but a ProtocolError on arbitrary bytes", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => decodesOrRefuses(b)), { numRuns: 3000 });
+  });
+
+  it("never throws anything but a ProtocolError on arbitrary well-formed msgpack", () => {
+    const frameLike = fc.oneof(
+      fc.anything(),
+      fc.tuple(fc.integer({ min: -2, max: 15 }), fc.anything(), fc.anything(), fc.anything()),
+      fc.array(fc.anything(), { maxLength: 8 }),
+    );
+    fc.assert(fc.property(frameLike, (v) => decodesOrRefuses(packValue(v))), { numRuns: 2000 });
+  });
+
+  it("never throws anything but a ProtocolError on valid frames with bytes flipped or cut", () => {
+    const valid = fc.tuple(fc.integer({ min: 1, max: 2 ** 40 }), topic, fc.jsonValue()).map(([seq, t, data]) =>
+      encodeSequenced(FrameType.MSG, seq, encodeMessageBody(t, data)),
+    );
+    fc.assert(
+      fc.property(valid, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean(), (frame, at, byte, cut) => {
+        const b = Buffer.from(frame);
+        const i = at % b.length;
+        if (cut) decodesOrRefuses(b.subarray(0, i));
+        else {
+          b[i] = byte;
+          decodesOrRefuses(b);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("round-trips any MSG and SUB frame", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 50 }), topic, json, fc.array(topic, { maxLength: 20 }), (seq, t, data, patterns) => {
+        const bytes = Buffer.concat([
+          encodeSequenced(FrameType.MSG, seq, encodeMessageBody(t, data)),
+          encodeSequenced(FrameType.SUB, seq + 1, encodePatternsBody(patterns)),
+        ]);
+        const frames = decodeFrames(decoder, bytes);
+        expect(frames).toEqual([
+          { type: FrameType.MSG, seq, topic: t, data },
+          { type: FrameType.SUB, seq: seq + 1, patterns },
+        ]);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("never lets a peer's payload reach a prototype (a __proto__ key is renamed, not applied)", () => {
+    const hostile = JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}');
+    const [frame] = decodeFrames(decoder, encodeSequenced(FrameType.MSG, 1, encodeMessageBody("t", hostile)));
+    const data = (frame as { data: Record<string, unknown> }).data;
+    expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(data.ok).toBe(1);
+  });
+});
