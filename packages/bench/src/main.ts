@@ -14,7 +14,7 @@ async function core(): Promise<void> {
   console.log(`\n## Core pub/sub: 100-byte payloads, publisher and subscriber in separate processes`);
   console.log(`saturation: ${fmt(o.messages)} messages; latency: ${fmt(o.rate)} msg/s for ${o.seconds} s\n`);
   const results: CoreResult[] = [];
-  for (const key of ["sfn", "redis", "nats"] as const) {
+  for (const key of ["sfn", "sfnVolatile", "redis", "nats"] as const) {
     try {
       results.push(await runCore(key, o));
     } catch (err) {
@@ -26,10 +26,17 @@ async function core(): Promise<void> {
   for (const r of results) {
     console.log(`| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} |`);
   }
-  const ours = results.find((r) => r.system.startsWith("sfn"));
+  const ours = results.find((r) => r.system === "sfn-channel");
+  const volatile = results.find((r) => r.system.startsWith("sfn-channel, volatile"));
   if (ours) {
     console.log("");
-    for (const other of results.filter((r) => r !== ours)) {
+    if (volatile) {
+      console.log(
+        `cost of the resume window (sfn-channel vs its volatile mode): throughput x${fmt(ours.throughput / volatile.throughput, 2)}, ` +
+          `p50 x${fmt(ours.p50 / volatile.p50, 2)}, p99 x${fmt(ours.p99 / volatile.p99, 2)}`,
+      );
+    }
+    for (const other of results.filter((r) => !r.system.startsWith("sfn"))) {
       console.log(
         `sfn-channel vs ${other.system}: throughput x${fmt(ours.throughput / other.throughput, 2)}, ` +
           `p50 x${fmt(ours.p50 / other.p50, 2)}, p99 x${fmt(ours.p99 / other.p99, 2)} (lower latency ratio is better)`,

@@ -34,6 +34,8 @@ export interface ConnectionHost {
   linkReady(conn: Connection, hello: HelloFrame, ready: ReadyFrame): void;
   /** A frame arrived on an open connection. */
   linkFrame(conn: Connection, session: PeerSession, frame: Frame): void;
+  /** The socket has room again after being full. */
+  linkWritable(conn: Connection): void;
   /** The connection is gone. */
   linkClosed(conn: Connection, reason: LinkDownReason, error: ChannelError | undefined): void;
 }
@@ -263,8 +265,10 @@ export class Connection {
       this.transport.send(out, () => {
         // The transport is done with the bytes once this runs.
         if (slab && this.slabs.length < 4) this.slabs.push(slab);
+        const wasFull = this.inflight >= SOCKET_HIGH_WATER;
         this.inflight -= size;
         if (this.inflight < SOCKET_HIGH_WATER / 2) this.scheduleFlush();
+        if (wasFull && this.inflight < SOCKET_HIGH_WATER) this.host.linkWritable(this);
       });
     }
   }

@@ -116,6 +116,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private readonly congested = new Set<PeerSession>();
   private readonly gone = new WeakMap<Connection, () => void>();
   private pendingDrops = new Map<string, DropInfo>();
+  private volatileBlocked = false;
   private closed = false;
 
   constructor(options: MessageChannelOptions) {
@@ -157,6 +158,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       linkReady: (conn, hello, ready) => this.linkReady(conn, hello, ready),
       linkFrame: (conn, session, frame) => this.linkFrame(conn, session, frame),
       linkClosed: (conn, reason, error) => this.linkClosed(conn, reason, error),
+      linkWritable: () => this.maybeDrain(undefined),
       dial: (url, dialer) => this.dial(url, dialer),
       linkDown: (peer) => this.waitForDown(peer),
       report: (error) => this.report(error),
@@ -337,7 +339,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
         if (conn?.writable && s.allSent) {
           conn.sendRaw(encodeSequenced(FrameType.MSG, 0, body));
           s.stats.sent++;
-        } else this.drop(s.id, 1, "volatile");
+        } else {
+          this.drop(s.id, 1, "volatile");
+          // Tell the caller to wait for `drain` (when the socket empties) before more.
+          if (conn) this.volatileBlocked = true;
+          ok = false;
+        }
         continue;
       }
       if (s.messages >= this.windowMessages || s.bytes + body.length + SEQ_HEADER_MAX > this.windowBytes) {
@@ -617,7 +624,8 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       this.congested.delete(s);
       if (this.congested.size === 0) this.emit("drain");
     } else if (!s && this.congested.size === 0) {
-      // A session ended; nothing is congested any more, so publishers may go on.
+      // A session ended or a full socket emptied: publishers may go on.
+      this.volatileBlocked = false;
       this.emit("drain");
     }
   }

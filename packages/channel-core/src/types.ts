@@ -113,7 +113,11 @@ export interface ConnectOptions {
 export interface PublishOptions {
   /** Only these service ids receive the message (the publisher's own subscribers only if listed). */
   to?: string | readonly string[];
-  /** Send only where a link is up and not backpressured; never kept for a resume. @default false */
+  /**
+   * Send only where a link is up and its socket has room; never kept for a resume, never
+   * acknowledged. Where it cannot go it is dropped (reported as `volatile`) and `publish`
+   * returns false until `drain`. @default false
+   */
   volatile?: boolean;
   /** Deliver to this service's own subscribers too. @default true */
   local?: boolean;

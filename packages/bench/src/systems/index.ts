@@ -1,6 +1,6 @@
 import { nats } from "./nats.js";
 import { redis } from "./redis.js";
-import { sfn } from "./sfn.js";
+import { sfn, sfnVolatile } from "./sfn.js";
 
 /** Every system the core benchmark compares. */
-export const systems = { sfn, redis, nats };
+export const systems = { sfn, sfnVolatile, redis, nats };
