@@ -49,14 +49,17 @@ export interface ChannelErrorOptions {
   peer?: string;
 }
 
-/** Base class of every error this package raises. */
+/**
+ * Base class of every error this package and the adapters raise. `code` is one of
+ * {@link ErrorCode} here; adapter packages add their own `ERR_*` codes.
+ */
 export class ChannelError extends Error {
   /** Stable machine-readable code. */
-  readonly code: ErrorCode;
+  readonly code: ErrorCode | (string & {});
   /** The peer service involved, if known. */
   readonly peer: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: ChannelErrorOptions = {}) {
+  constructor(code: ErrorCode | (string & {}), message: string, options: ChannelErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ChannelError";
     this.code = code;

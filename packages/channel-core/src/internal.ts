@@ -10,16 +10,15 @@
  * ```
  * @packageDocumentation
  */
-import { INTERNAL, type InternalApi, type MessageChannel } from "./message-channel.js";
-import type { TopicMap } from "./types.js";
+import { INTERNAL, type ChannelLike, type InternalApi } from "./message-channel.js";
 
 export { INTERNAL } from "./message-channel.js";
-export type { InternalApi } from "./message-channel.js";
+export type { ChannelLike, InternalApi, Route } from "./message-channel.js";
 export { RESERVED_PREFIX } from "./protocol/topic.js";
 export { FrameType, PROTOCOL_VERSION } from "./protocol/frames.js";
 export { decodeFrames, createDecoder, encodeControl, encodeMessageBody, encodeSequenced, packValue } from "./protocol/codec.js";
 
 /** Publish/subscribe under the reserved `$sfn.` prefix, for adapter packages. */
-export function internals<T extends TopicMap>(channel: MessageChannel<T>): InternalApi {
+export function internals(channel: ChannelLike): InternalApi {
   return channel[INTERNAL];
 }

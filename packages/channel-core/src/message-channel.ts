@@ -46,10 +46,28 @@ const debug = createDebug("sfn:channel");
 /** Key of the wider API the adapter packages use (see `@sfn/channel-core/internal`). */
 export const INTERNAL = Symbol.for("sfn.channel.internal");
 
+/** A linked peer that subscribed to a topic. */
+export interface Route {
+  /** Peer service id. */
+  peer: string;
+  /** True if the link is up right now (otherwise messages wait in its resume window). */
+  up: boolean;
+}
+
 /** Publish/subscribe that may use the reserved `$sfn.` prefix; for adapter packages only. */
 export interface InternalApi {
   publish(topic: string, data: unknown, options?: PublishOptions): boolean;
   subscribe(pattern: string, listener: Listener): Unsubscribe;
+  /** Peers whose subscriptions match `topic`: where a publish on it would go. */
+  routes(topic: string): Route[];
+  /** Reports an error through the channel's `error` event (or a warning without listeners). */
+  report(error: ChannelError): void;
+}
+
+/** Anything that carries the adapter API: every `MessageChannel`, whatever its topic map. */
+export interface ChannelLike {
+  readonly id: string;
+  readonly [INTERNAL]: InternalApi;
 }
 
 /** Options of `close`. */
@@ -61,6 +79,7 @@ export interface CloseOptions {
 type AnyListener = Listener<unknown>;
 
 const SEQ_HEADER_MAX = headerLength(Number.MAX_SAFE_INTEGER);
+const CORE_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 const DISCONNECT_REASONS: ReadonlySet<LinkDownReason> = new Set(["closed", "disconnected", "peer-closed", "peer-disconnected"]);
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -308,6 +327,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
         assertPattern(pattern, true);
         return this.subscribeAny(pattern, listener);
       },
+      routes: (topic) => {
+        const out: { peer: string; up: boolean }[] = [];
+        for (const s of this.sessions.values()) if (s.remote.matches(topic)) out.push({ peer: s.id, up: s.connection !== undefined && s.pendingUp === undefined });
+        return out;
+      },
+      report: (error) => this.report(error),
     };
   }
 
@@ -654,8 +679,10 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private report(error: ChannelError): void {
     if (this.listenerCount("error") > 0) {
       this.emit("error", error);
-    } else if (error.code === ErrorCode.SUBSCRIBER) {
-      // Never swallowed: without an `error` listener a failing subscriber still shows.
+    } else if (error.code === ErrorCode.SUBSCRIBER || !CORE_CODES.has(error.code)) {
+      // Errors of local code (subscribers, adapter calls) are never swallowed: without an
+      // `error` listener they become process warnings. Errors a remote peer causes stay in
+      // the debug log, so a hostile peer cannot flood stderr.
       process.emitWarning(error.message, { code: error.code, detail: String((error.cause as Error)?.stack ?? "") });
     } else {
       debug("%s: %s %s", this.id, error.code, error.message);

@@ -1,0 +1,152 @@
+import { randomBytes } from "node:crypto";
+import { internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
+import type { Server } from "socket.io";
+import { WsError, WsErrorCode, WsTimeoutError } from "./errors.js";
+import { applyOperation } from "./front-end.js";
+import { OP_TOPIC, REPLY_TOPIC, readOperation, readReply, type Operation, type Reply } from "./protocol.js";
+import { WsOperator, type OperationSink } from "./operator.js";
+
+// Extra time a requester waits beyond the front ends' own timeout, for their answers to travel.
+const REPLY_GRACE = 250;
+
+interface Pending {
+  expected: Set<string>;
+  replies: Reply[];
+  finish: () => void;
+}
+
+/**
+ * `message.ws`: the Socket.IO operator chain for this service, plus `serve(io)` to make
+ * this service a WebSocket front end.
+ */
+export class WsApi extends WsOperator {
+  private readonly core: InternalApi;
+  private readonly pending = new Map<string, Pending>();
+  private served: { io: Server; off: () => void } | undefined;
+
+  /** @internal */
+  constructor(private readonly channel: ChannelLike) {
+    const sink: OperationSink = {
+      send: (op) => this.sendOp(op),
+      request: (op, timeout, what) => this.request(op, timeout, what),
+      nextRequestId: () => randomBytes(9).toString("base64url"),
+    };
+    super(sink);
+    this.core = internals(channel);
+    this.core.subscribe(REPLY_TOPIC, (data) => this.onReply(data));
+  }
+
+  /**
+   * Registers a Socket.IO v4 server: from now on this service is a WebSocket front end under
+   * its channel id, and operations from any linked service reach its clients. The server
+   * keeps working as before, with or without a cluster adapter. Returns the unregister function.
+   */
+  serve(io: Server): () => void {
+    if (this.served) throw new WsError(WsErrorCode.USAGE, `service "${this.channel.id}" already serves a Socket.IO server; unserve() it first`);
+    const off = this.core.subscribe(OP_TOPIC, (data, meta) => {
+      const op = readOperation(data);
+      if (!op) {
+        this.core.report(new WsError(WsErrorCode.BAD_OPERATION, `dropped an unreadable WebSocket operation from "${meta.from}"`, { peer: meta.from }));
+        return;
+      }
+      return applyOperation(io, this.channel.id, op).then((reply) => {
+        if (reply) this.core.publish(REPLY_TOPIC, reply, { to: meta.from, local: meta.from === this.channel.id });
+      });
+    });
+    this.served = { io, off };
+    return () => this.unserve();
+  }
+
+  /** Stops being a WebSocket front end (the Socket.IO server itself keeps running). */
+  unserve(): void {
+    this.served?.off();
+    this.served = undefined;
+  }
+
+  /** Front ends (service ids) reachable now or through their resume window. */
+  servers(): string[] {
+    const out = this.core.routes(OP_TOPIC).map((r) => r.peer);
+    return this.served ? [this.channel.id, ...out] : out;
+  }
+
+  private unknownVia(op: Operation): string[] {
+    if (!op.via) return [];
+    const known = new Set(this.servers());
+    return op.via.filter((v) => !known.has(v));
+  }
+
+  private targets(op: Operation): string[] {
+    return op.via ? op.via : this.servers();
+  }
+
+  private sendOp(op: Operation): boolean {
+    const unknown = this.unknownVia(op);
+    if (unknown.length > 0) {
+      this.core.report(new WsError(WsErrorCode.UNKNOWN_SERVER, `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked WebSocket front end; the operation did not reach it`));
+    }
+    const to = op.via?.filter((v) => !unknown.includes(v));
+    if (to && to.length === 0) return false;
+    // This service's own Socket.IO server, if it serves one, is a front end like the others.
+    const local = this.served !== undefined && (!to || to.includes(this.channel.id));
+    return this.core.publish(OP_TOPIC, op, { to, volatile: op.volatile, local });
+  }
+
+  private request(op: Operation & { req: string }, timeout: number, what: string): Promise<unknown[]> {
+    const unknown = this.unknownVia(op);
+    if (unknown.length > 0) {
+      return Promise.reject(new WsError(WsErrorCode.UNKNOWN_SERVER, `${what}: via(${unknown.map((u) => JSON.stringify(u)).join(", ")}) is not a linked WebSocket front end`));
+    }
+    const expected = new Set(this.targets(op));
+    if (expected.size === 0) return Promise.resolve([]);
+    return new Promise<unknown[]>((resolve, reject) => {
+      const timer = setTimeout(() => finish(), timeout + REPLY_GRACE);
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.pending.delete(op.req);
+        const answered = p.replies.filter((r) => r.complete).map((r) => r.server);
+        const items = p.replies.flatMap((r) => r.items);
+        const missing = [...expected].filter((s) => !answered.includes(s));
+        if (missing.length === 0) resolve(items);
+        else reject(new WsTimeoutError(what, { answered, missing, received: items.length }, items));
+      };
+      const p: Pending = { expected, replies: [], finish };
+      this.pending.set(op.req, p);
+      this.sendOp(op);
+    });
+  }
+
+  private onReply(data: unknown): void {
+    const reply = readReply(data);
+    const p = reply && this.pending.get(reply.req);
+    if (!reply || !p || !p.expected.has(reply.server) || p.replies.some((r) => r.server === reply.server)) return;
+    p.replies.push(reply);
+    if (p.replies.length === p.expected.size) p.finish();
+  }
+}
+
+const WS = Symbol.for("sfn.channel.ws");
+
+/** A channel with `message.ws`. */
+export type WithWs<C> = C & { readonly ws: WsApi };
+
+/**
+ * Brings `ws` onto a channel: `withWs(channel).ws.emit(...)`. Idempotent; the channel is
+ * returned (not copied), so keep using the same object.
+ *
+ * @example
+ * ```ts
+ * const message = withWs(new MessageChannel({ id: "rpc-server-1" }));
+ * await message.connect("ws://web-1:3000/sfn-channel");
+ * message.ws.emit("greeting", "Hello, World!");
+ * message.ws.via("web-server-1").to("SYGJBR5az95_37HhAAAB").emit("greeting", "Hello, World!");
+ * ```
+ */
+export function withWs<C extends ChannelLike>(channel: C): WithWs<C> {
+  const holder = channel as unknown as Record<symbol, WsApi>;
+  if (!holder[WS]) {
+    const api = new WsApi(channel);
+    Object.defineProperty(channel, WS, { value: api });
+    Object.defineProperty(channel, "ws", { get: () => api, enumerable: false });
+  }
+  return channel as WithWs<C>;
+}
