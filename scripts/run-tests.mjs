@@ -1,18 +1,57 @@
 // Runs every package's tests one package at a time (the suites open real sockets and
 // processes; 2 cores are shared), then prints one closing line with the totals.
-import { spawnSync } from "node:child_process";
+//
+// The Socket.IO cluster-adapter tests need a Redis: REDIS_URL if set, else one already on
+// 127.0.0.1:6379, else a private redis-server started here on a free port for this run.
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer, connect } from "node:net";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const results = join(root, ".jest-results");
 rmSync(results, { recursive: true, force: true });
 
+const reachable = (port, host = "127.0.0.1") =>
+  new Promise((resolve) => {
+    const s = connect(port, host);
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+
+let privateRedis;
+async function ensureRedis() {
+  if (process.env.REDIS_URL) return;
+  if (await reachable(6379)) {
+    process.env.REDIS_URL = "redis://127.0.0.1:6379";
+    return;
+  }
+  if (spawnSync("redis-server", ["--version"]).status !== 0) {
+    console.error("Redis is needed by the Socket.IO cluster-adapter tests: set REDIS_URL, run one on 127.0.0.1:6379, or install redis-server.");
+    return;
+  }
+  const port = await freePort();
+  privateRedis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  for (let i = 0; i < 100 && !(await reachable(port)); i++) await new Promise((r) => setTimeout(r, 50));
+  process.env.REDIS_URL = `redis://127.0.0.1:${port}`;
+  console.log(`started a private redis-server for the tests on port ${port}`);
+}
+
+await ensureRedis();
 const run = spawnSync("pnpm", ["exec", "turbo", "run", "test", "--concurrency=1", "--continue", ...process.argv.slice(2)], {
   cwd: root,
   stdio: "inherit",
   env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", FORCE_COLOR: process.env.FORCE_COLOR ?? "0" },
 });
+privateRedis?.kill();
 
 let passed = 0;
 let failed = 0;
