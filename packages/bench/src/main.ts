@@ -1,6 +1,7 @@
 // `pnpm bench`: every benchmark, each system measured in the same run, figures and ratios printed.
 import os from "node:os";
 import { runCore, type CoreResult } from "./core-bench.js";
+import { runWs } from "./ws-bench.js";
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has("--quick") || process.env.BENCH_QUICK === "1";
@@ -45,6 +46,29 @@ async function core(): Promise<void> {
   }
 }
 
+async function ws(): Promise<void> {
+  const o = { clients: 500, broadcasts: quick ? 300 : 1000, deliveryRate: 10_000, seconds: quick ? 3 : 5 };
+  console.log(`\n## WebSocket push: a publisher service to ${o.clients} socket.io-client connections on one front end`);
+  console.log(`saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${fmt(o.deliveryRate)} deliveries/s for ${o.seconds} s\n`);
+  const results = await runWs(o);
+  console.log("| system | deliveries/s at saturation | p50 ms @10k/s | p99 ms @10k/s | first client p50 ms | first client p99 ms | lost |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  for (const r of results) {
+    console.log(`| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.firstP50, 2)} | ${fmt(r.firstP99, 2)} | ${r.lost} |`);
+  }
+  const [ours, theirs] = results;
+  if (ours && theirs) {
+    console.log(
+      `\nsfn-channel vs ${theirs.system}: throughput x${fmt(ours.deliveriesPerSec / theirs.deliveriesPerSec, 2)}, ` +
+        `p50 x${fmt(ours.p50 / theirs.p50, 2)}, p99 x${fmt(ours.p99 / theirs.p99, 2)}, ` +
+        `first-client p50 x${fmt(ours.firstP50 / theirs.firstP50, 2)}, p99 x${fmt(ours.firstP99 / theirs.firstP99, 2)} (lower latency ratio is better)`,
+    );
+  }
+}
+
+const only = [...args].find((a) => a.startsWith("--only="))?.slice("--only=".length);
+
 console.log(`# SFN Channel benchmarks`);
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
-await core();
+if (!only || only === "core") await core();
+if (!only || only === "ws") await ws();
