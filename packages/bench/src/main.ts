@@ -47,7 +47,7 @@ async function core(): Promise<void> {
 }
 
 async function ws(): Promise<void> {
-  const o = { clients: 500, broadcasts: quick ? 300 : 1000, deliveryRate: 10_000, seconds: quick ? 3 : 5 };
+  const o = { clients: Number(process.env.WS_CLIENTS ?? 500), broadcasts: quick ? 300 : 1000, deliveryRate: 10_000, seconds: quick ? 3 : 5 };
   console.log(`\n## WebSocket push: a publisher service to ${o.clients} socket.io-client connections on one front end`);
   console.log(`saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${fmt(o.deliveryRate)} deliveries/s for ${o.seconds} s\n`);
   const results = await runWs(o);
