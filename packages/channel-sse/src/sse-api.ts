@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
+import { SseError, SseErrorCode } from "./errors.js";
+import { SseFrontEnd, type SseConnectOptions, type SseFrontEndOptions } from "./front-end.js";
+import { OP_TOPIC, readOperation, type SseOperation } from "./protocol.js";
+import { SseOperator } from "./operator.js";
+import type { SseClient } from "./sse-client.js";
+
+/**
+ * `message.sse`: push to the browsers of every linked SSE front end, and, on a front end,
+ * `connect(req, res)` to accept event streams.
+ */
+export class SseApi extends SseOperator {
+  private readonly core: InternalApi;
+  private hub: SseFrontEnd | undefined;
+  private off: (() => void) | undefined;
+
+  /** @internal */
+  constructor(private readonly channel: ChannelLike, private readonly options: SseFrontEndOptions = {}) {
+    super({ send: (op) => this.sendOp(op) });
+    this.core = internals(channel);
+  }
+
+  /**
+   * Makes this service an SSE front end under its channel id (done by the first `connect`
+   * too). Call it at startup so publishers can reach it, and `close`s are recorded, before
+   * any browser connects. Returns the function that stops it.
+   */
+  serve(options?: SseFrontEndOptions): () => void {
+    if (!this.hub) {
+      this.hub = new SseFrontEnd(this.channel.id, { ...this.options, ...options }, (e) => this.core.report(e));
+      this.off = this.core.subscribe(OP_TOPIC, (data, meta) => {
+        const op = readOperation(data);
+        if (!op) {
+          this.core.report(new SseError(SseErrorCode.BAD_OPERATION, `dropped an unreadable SSE operation from "${meta.from}"`, { peer: meta.from }));
+          return;
+        }
+        this.hub?.apply(op);
+      });
+    }
+    return () => this.unserve();
+  }
+
+  /** Stops being an SSE front end and ends its streams. */
+  unserve(): void {
+    this.off?.();
+    this.off = undefined;
+    this.hub?.shutdown();
+    this.hub = undefined;
+  }
+
+  /**
+   * Accepts an SSE connection on any Node http/1 or http/2 request and response (plain
+   * `node:http`, Express, Koa's `ctx.req`/`ctx.res`, Fastify's `request.raw`/`reply.raw`).
+   * Returns the client, or undefined if that client was closed recently (answered 204).
+   */
+  connect(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: SseConnectOptions): SseClient | undefined {
+    this.serve();
+    return (this.hub as SseFrontEnd).connect(req, res, options);
+  }
+
+  /** Open streams on this front end. */
+  clients(): SseClient[] {
+    return this.hub?.list() ?? [];
+  }
+
+  /** SSE front ends (service ids) this service can reach, itself included if it serves. */
+  servers(): string[] {
+    const peers = this.core.routes(OP_TOPIC).map((r) => r.peer);
+    return this.hub ? [this.channel.id, ...peers] : peers;
+  }
+
+  private sendOp(op: SseOperation): boolean {
+    let to = op.via;
+    if (to) {
+      const known = new Set(this.servers());
+      const unknown = to.filter((v) => !known.has(v));
+      if (unknown.length > 0) {
+        this.core.report(new SseError(SseErrorCode.UNKNOWN_SERVER, `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked SSE front end; the operation did not reach it`));
+        to = to.filter((v) => known.has(v));
+        if (to.length === 0) return false;
+      }
+    }
+    const local = this.hub !== undefined && (!to || to.includes(this.channel.id));
+    return this.core.publish(OP_TOPIC, op, { to, local });
+  }
+}
+
+const SSE = Symbol.for("sfn.channel.sse");
+
+/** A channel with `message.sse`. */
+export type WithSse<C> = C & { readonly sse: SseApi };
+
+/**
+ * Brings `sse` onto a channel: `withSse(channel).sse.send(...)`. Idempotent; the channel is
+ * returned (not copied). `options` configure this service's SSE front end, if it becomes one.
+ *
+ * @example
+ * ```ts
+ * const message = withSse(new MessageChannel({ id: "web-server-1" }));
+ * message.sse.serve();
+ * app.get("/events", (req, res) => message.sse.connect(req, res));
+ * ```
+ */
+export function withSse<C extends ChannelLike>(channel: C, options?: SseFrontEndOptions): WithSse<C> {
+  const holder = channel as unknown as Record<symbol, SseApi>;
+  if (!holder[SSE]) {
+    const api = new SseApi(channel, options);
+    Object.defineProperty(channel, SSE, { value: api });
+    Object.defineProperty(channel, "sse", { get: () => api, enumerable: false });
+  }
+  return channel as WithSse<C>;
+}

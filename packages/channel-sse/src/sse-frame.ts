@@ -1,0 +1,54 @@
+/**
+ * The Server-Sent Events wire format (WHATWG HTML, "Server-sent events"), as pure functions.
+ * Data can never break the stream: every line break (CRLF, CR or LF) starts a new `data:` line,
+ * and names or ids that could inject a field or an event are refused.
+ */
+import { SseError, SseErrorCode } from "./errors.js";
+
+/** Turns a payload into the text of an event's data; the default is JSON for non-strings. */
+export type Serializer = (data: unknown) => string;
+
+/** Strings as they are; everything else as JSON (`undefined` as an empty data field). */
+export const jsonSerializer: Serializer = (data) => {
+  if (typeof data === "string") return data;
+  if (data === undefined) return "";
+  const text = JSON.stringify(data, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  return text ?? "";
+};
+
+const UNSAFE = /[\r\n\0]/;
+const LINE_BREAK = /\r\n|\r|\n/;
+
+/** Throws {@link SseError} (`ERR_SSE_INVALID_FIELD`) if `value` contains CR, LF or NUL. */
+export function assertField(name: string, value: string): void {
+  if (typeof value !== "string" || UNSAFE.test(value)) {
+    throw new SseError(SseErrorCode.INVALID_FIELD, `SSE ${name} ${JSON.stringify(value)} contains CR, LF or NUL, which would inject fields or events`);
+  }
+}
+
+/** The `event:` and `data:` lines and the closing blank line of one event (no `id:`). */
+export function eventBody(event: string | undefined, data: string): string {
+  let out = "";
+  if (event !== undefined) {
+    assertField("event name", event);
+    out += `event: ${event}\n`;
+  }
+  for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
+  return `${out}\n`;
+}
+
+/** An `id:` line. */
+export function idLine(id: string): string {
+  assertField("event id", id);
+  return `id: ${id}\n`;
+}
+
+/** A `retry:` field telling the browser how long to wait before reconnecting. */
+export function retryField(ms: number): string {
+  return `retry: ${Math.max(0, Math.floor(ms))}\n\n`;
+}
+
+/** A comment line (ignored by browsers; used as keep-alive). Line breaks are removed. */
+export function comment(text = ""): string {
+  return `: ${text.replace(/[\r\n]+/g, " ")}\n\n`;
+}
