@@ -2,6 +2,7 @@
 import os from "node:os";
 import { runCore, type CoreResult } from "./core-bench.js";
 import { runWs } from "./ws-bench.js";
+import { runSse } from "./sse-bench.js";
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has("--quick") || process.env.BENCH_QUICK === "1";
@@ -66,9 +67,29 @@ async function ws(): Promise<void> {
   }
 }
 
+async function sse(): Promise<void> {
+  const o = { clients: 2000, broadcasts: quick ? 100 : 300, rate: 10, seconds: quick ? 3 : 6 };
+  console.log(`\n## SSE push: ${fmt(o.clients)} concurrent SSE clients on one front end`);
+  console.log(`saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${o.rate} broadcasts/s (${fmt(o.rate * o.clients)} deliveries/s) for ${o.seconds} s\n`);
+  const results = await runSse(o);
+  console.log("| system | deliveries/s at saturation | p50 ms | p99 ms | lost | memory per idle client (KiB) |");
+  console.log("|---|---:|---:|---:|---:|---:|");
+  for (const r of results) {
+    console.log(`| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${fmt(r.bytesPerIdleClient / 1024, 1)} |`);
+  }
+  const [ours, theirs] = results;
+  if (ours && theirs) {
+    console.log(
+      `\nsfn-channel vs better-sse: throughput x${fmt(ours.deliveriesPerSec / theirs.deliveriesPerSec, 2)}, ` +
+        `p50 x${fmt(ours.p50 / theirs.p50, 2)}, p99 x${fmt(ours.p99 / theirs.p99, 2)}, memory per idle client x${fmt(ours.bytesPerIdleClient / theirs.bytesPerIdleClient, 2)}`,
+    );
+  }
+}
+
 const only = [...args].find((a) => a.startsWith("--only="))?.slice("--only=".length);
 
 console.log(`# SFN Channel benchmarks`);
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
 if (!only || only === "core") await core();
 if (!only || only === "ws") await ws();
+if (!only || only === "sse") await sse();

@@ -1,4 +1,4 @@
-import { comment, eventBody, idLine } from "./sse-frame.js";
+import { comment, eventBody } from "./sse-frame.js";
 
 /** The response side of one SSE connection: Node's http/1 `ServerResponse` and http/2 compat `Http2ServerResponse` both fit. */
 export interface SseResponse {
@@ -93,7 +93,8 @@ export class SseClient {
 
   /** @internal Writes event number `n` (its body prepared once for every recipient). */
   writeEvent(n: number, body: string): boolean {
-    return this.write(idLine(this.host.eventId(n, this.id)) + body);
+    // The id's parts were validated once (tag and client id at connect; n is a number).
+    return this.write(`id: ${this.host.eventId(n, this.id)}\n${body}`);
   }
 
   /** @internal Writes raw SSE text. */
