@@ -178,6 +178,17 @@ describe("headers, framing and backpressure", () => {
     await res.body?.cancel();
   });
 
+  it("sends keep-alive comments at the configured interval", async () => {
+    const fe = await startFrontEnd("web-ka", { keepAlive: 50 });
+    try {
+      const s = await rawStream(fe.port);
+      await until(() => (s.text().match(/^: \n\n/gm) ?? []).length >= 2, 5000, "two keep-alive comments");
+      s.end();
+    } finally {
+      await fe.close();
+    }
+  });
+
   it("disconnects a client that stays slow, with a reported reason, and keeps serving the others", async () => {
     const fe = await startFrontEnd("web-slow", { maxBufferBytes: 256 * 1024 });
     const errors: string[] = [];
