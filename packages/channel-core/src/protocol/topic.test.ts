@@ -29,6 +29,16 @@ describe("topic patterns (NATS convention)", () => {
     expect(() => assertPattern("a.*.>")).not.toThrow();
   });
 
+  it("never lets a user wildcard match a reserved topic", () => {
+    expect(matchTopic(">", "$sfn.ws.op")).toBe(false);
+    expect(matchTopic("*.ws.op", "$sfn.ws.op")).toBe(false);
+    expect(matchTopic("$sfn.>", "$sfn.ws.op")).toBe(true);
+    const set = new InterestSet();
+    set.add(">");
+    expect(set.matches("$sfn.sse.op")).toBe(false);
+    expect(set.matches("orders.new")).toBe(true);
+  });
+
   it("reserves the $sfn. prefix for the adapters", () => {
     expect(() => assertTopic("$sfn.ws.emit")).toThrow(/reserved/);
     expect(() => assertPattern("$sfn.>")).toThrow(/reserved/);

@@ -93,6 +93,9 @@ export class CompiledPattern {
 
   /** True if `topic` (a concrete topic) matches this pattern. */
   matches(topic: string): boolean {
+    // Wildcards never reach into the reserved namespace: `>` must not hand adapter
+    // operations to user code, nor make a peer receive all adapter traffic.
+    if (isReserved(topic) && !isReserved(this.pattern)) return false;
     const parts = topic.split(TOKEN_SEPARATOR);
     const n = this.tokens.length;
     if (this.tail ? parts.length <= n : parts.length !== n) return false;
