@@ -91,7 +91,10 @@ export type ListenOptions =
       path?: string;
     };
 
-/** Where a listener ended up. */
+/**
+ * Where a listener ended up. For a shared `http.Server` that is not listening yet, the fields
+ * are read from it when accessed, so they fill in once it listens.
+ */
 export interface ListenAddress {
   /** Bound host (for a shared server: its address). */
   host: string;

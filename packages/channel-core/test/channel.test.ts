@@ -245,6 +245,23 @@ describe("listen, connect, disconnect, close", () => {
     }
   });
 
+  it("accepts links on a shared http.Server that starts listening after listen() was called", async () => {
+    const server = createServer();
+    const one = mesh.channel("one");
+    const addr = await one.listen({ server, path: "/late" });
+    expect(addr.url).toBe("");
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      expect(addr.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/late$/);
+      const two = mesh.channel("two");
+      await two.connect(addr.url);
+      expect(two.peers()[0]?.id).toBe("one");
+    } finally {
+      await mesh.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it("connect rejects with ERR_CONNECT when nothing answers in time", async () => {
     const ch = mesh.channel("lonely");
     await expect(ch.connect("ws://127.0.0.1:9/", { timeout: 300 })).rejects.toMatchObject({ code: ErrorCode.CONNECT });

@@ -132,13 +132,29 @@ export class WsTransport implements Transport {
           resolve();
         });
       });
-    } else if (!server.listening) {
-      await new Promise<void>((resolve) => server.once("listening", resolve));
     }
-    const info = server.address() as AddressInfo;
-    const host = info.family === "IPv6" ? `[${info.address}]` : info.address;
     const path = wantedPath ?? "/";
-    const address = { host: info.address, port: info.port, path, url: `ws://${host}:${info.port}${path}` };
+    // A shared server may start listening after this call (the usual order in an app), so
+    // the address is read from it when asked for, not waited for here.
+    const info = (): AddressInfo | undefined => {
+      const a = server.address();
+      return a !== null && typeof a === "object" ? a : undefined;
+    };
+    const address = {
+      path,
+      get host(): string {
+        return info()?.address ?? "";
+      },
+      get port(): number {
+        return info()?.port ?? 0;
+      },
+      get url(): string {
+        const i = info();
+        if (!i) return "";
+        const host = i.family === "IPv6" ? `[${i.address}]` : i.address;
+        return `ws://${host}:${i.port}${path}`;
+      },
+    };
 
     return {
       address,
