@@ -3,10 +3,12 @@
 //
 // The Socket.IO cluster-adapter tests need a Redis: REDIS_URL if set, else one already on
 // 127.0.0.1:6379, else a private redis-server started here on a free port for this run.
+// The demo's browser test needs Debian's Chromium: installed here if missing (root + apt).
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { join } from "node:path";
+import { ensureChromium } from "./ensure-chromium.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const results = join(root, ".jest-results");
@@ -46,6 +48,7 @@ async function ensureRedis() {
 }
 
 await ensureRedis();
+ensureChromium();
 const run = spawnSync("pnpm", ["exec", "turbo", "run", "test", "--concurrency=1", "--continue", ...process.argv.slice(2)], {
   cwd: root,
   stdio: "inherit",
