@@ -1,3 +1,4 @@
+import { settle } from "./pace.js";
 import { startWorker, type Worker } from "./process.js";
 import { systems } from "./systems/index.js";
 
@@ -25,19 +26,9 @@ interface Report {
   p99: number;
 }
 
-/** Polls the subscriber until it has `n` messages or stops making progress for `idleMs`. */
-async function settle(sub: Worker, n: number, idleMs = 3000): Promise<Report> {
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const r = await sub.request<Report>({ cmd: "report" }, "report");
-    if (r.count >= n) return r;
-    if (r.count !== last) {
-      last = r.count;
-      since = Date.now();
-    } else if (Date.now() - since > idleMs) return r;
-    await new Promise((res) => setTimeout(res, 20));
-  }
+/** Waits until the subscriber has `n` messages or stops making progress. */
+function settleSub(sub: Worker, n: number): Promise<Report> {
+  return settle(() => sub.request<Report>({ cmd: "report" }, "report"), (r) => r.count, n);
 }
 
 export interface CoreBenchOptions {
@@ -54,17 +45,17 @@ export async function runCore(key: keyof typeof systems, o: CoreBenchOptions): P
     // Warm-up: connections, JIT.
     await sub.request({ cmd: "reset" }, "reset");
     await pub.request({ cmd: "saturate", n: 50_000 }, "done");
-    await settle(sub, 50_000);
+    await settleSub(sub, 50_000);
 
     await sub.request({ cmd: "reset" }, "reset");
     const sat = await pub.request<{ type: string; startAt: number; maxRss: number }>({ cmd: "saturate", n: o.messages }, "done");
-    const satReport = await settle(sub, o.messages);
+    const satReport = await settleSub(sub, o.messages);
     const throughput = satReport.count / ((satReport.lastAt - sat.startAt) / 1e6);
 
     await sub.request({ cmd: "reset", latency: true }, "reset");
     const total = Math.round(o.rate * o.seconds);
     await pub.request({ cmd: "rate", rate: o.rate, seconds: o.seconds }, "done");
-    const lat = await settle(sub, total);
+    const lat = await settleSub(sub, total);
 
     return {
       system: systems[key].name,

@@ -1,5 +1,6 @@
 import { percentile } from "./payload.js";
-import { startWorker, type Worker } from "./process.js";
+import { settleClients as settle } from "./pace.js";
+import { startWorker } from "./process.js";
 
 /** Figures for one SSE implementation. */
 export interface SseResult {
@@ -11,28 +12,7 @@ export interface SseResult {
   bytesPerIdleClient: number;
 }
 
-interface Report {
-  type: "report";
-  received: number;
-  lastAt: number;
-  latencies: number[];
-}
 
-async function settle(clients: Worker, n: number, idleMs = 3000): Promise<Report> {
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const r = await clients.request<Report>({ cmd: "report" }, "report");
-    if (r.received >= n || (r.received === last && Date.now() - since > idleMs)) {
-      return clients.request<Report>({ cmd: "report", withLatencies: true }, "report");
-    }
-    if (r.received !== last) {
-      last = r.received;
-      since = Date.now();
-    }
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
 
 export interface SseBenchOptions {
   clients: number;
@@ -66,7 +46,7 @@ export async function runSse(o: SseBenchOptions): Promise<SseResult[]> {
         const total = Math.round(o.rate * o.seconds);
         const msg = { cmd: kind === "sfn" ? "rate" : "better-rate", rate: o.rate, seconds: o.seconds };
         await (kind === "sfn" ? pub : fe).request(msg, "done");
-        const lat = await settle(clients, total * o.clients);
+        const lat = await settle(clients, total * o.clients, true);
         results.push({
           system: kind === "sfn" ? "sfn-channel (message.sse.emit from another process)" : "better-sse (channel.broadcast in the front end)",
           deliveriesPerSec,

@@ -9,6 +9,7 @@ import { createChannel, createSession } from "better-sse";
 import { MessageChannel } from "@sfn/channel-core";
 import { withSse } from "@sfn/channel-sse";
 import { nowMicros } from "./payload.js";
+import { flood, paced } from "./pace.js";
 
 const [role, ...rest] = process.argv.slice(2);
 const send = (m: unknown): void => void process.send?.(m);
@@ -36,26 +37,13 @@ async function frontEnd(): Promise<void> {
   const { url } = await channel.listen({ server: http, path: "/sfn-channel" });
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     if (m.cmd === "memory") send({ type: "memory", bytes: memory(), sfn: channel.sse.clients().length, better: better.sessionCount });
-    if (m.cmd === "better-saturate") {
-      // better-sse has no cross-process publishing: its broadcasts start here, one hop shorter than SFN's.
-      const startAt = nowMicros();
-      for (let i = 0; i < (m.n as number); i++) {
-        better.broadcast({ s: i, t: nowMicros(), pad: PAD }, "bench");
-        await new Promise((r) => setImmediate(r));
-      }
-      send({ type: "done", startAt });
-    }
-    if (m.cmd === "better-rate") {
-      const total = Math.round((m.rate as number) * (m.seconds as number));
-      const startAt = nowMicros();
-      let sent = 0;
-      while (sent < total) {
-        const due = Math.min(total, Math.floor(((nowMicros() - startAt) * (m.rate as number)) / 1e6));
-        while (sent < due) better.broadcast({ s: sent++, t: nowMicros(), pad: PAD }, "bench");
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      send({ type: "done", startAt });
-    }
+    // better-sse has no cross-process publishing: its broadcasts start here, one hop shorter than SFN's.
+    const broadcast = (i: number): boolean => {
+      better.broadcast({ s: i, t: nowMicros(), pad: PAD }, "bench");
+      return true;
+    };
+    if (m.cmd === "better-saturate") send({ type: "done", startAt: await flood(m.n as number, broadcast, async () => {}, 1) });
+    if (m.cmd === "better-rate") send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, broadcast, async () => {}) });
     if (m.cmd === "close") process.exit(0);
   });
   send({ type: "ready", url, port: (http.address() as AddressInfo).port, memory: memory() });
@@ -107,14 +95,14 @@ async function clients(): Promise<void> {
       }),
     ),
   );
-  process.on("message", (m: { cmd: string; latency?: boolean; withLatencies?: boolean }) => {
+  process.on("message", (m: { cmd: string; latency?: boolean }) => {
     if (m.cmd === "reset") {
       received = 0;
       latencies = [];
       record = Boolean(m.latency);
       send({ type: "reset" });
     }
-    if (m.cmd === "report") send({ type: "report", received, lastAt, latencies: m.withLatencies ? latencies : [] });
+    if (m.cmd === "report") send({ type: "report", received, lastAt, latencies: m.latency ? latencies : [] });
     if (m.cmd === "close") {
       for (const r of requests) r.destroy();
       process.exit(0);
@@ -128,23 +116,11 @@ async function publisher(): Promise<void> {
   await message.connect(rest[0] as string);
   const push = (s: number): boolean => message.sse.emit("bench", { s, t: nowMicros(), pad: PAD });
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
+    const drain = async (): Promise<void> => void (await once(message, "drain"));
     if (m.cmd === "saturate") {
-      const startAt = nowMicros();
-      for (let i = 0; i < (m.n as number); ) {
-        if (!push(i++)) await once(message, "drain");
-        await new Promise((r) => setImmediate(r));
-      }
-      send({ type: "done", startAt });
+      send({ type: "done", startAt: await flood(m.n as number, push, drain, 1) });
     } else if (m.cmd === "rate") {
-      const total = Math.round((m.rate as number) * (m.seconds as number));
-      const startAt = nowMicros();
-      let sent = 0;
-      while (sent < total) {
-        const due = Math.min(total, Math.floor(((nowMicros() - startAt) * (m.rate as number)) / 1e6));
-        while (sent < due) if (!push(sent++)) await once(message, "drain");
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      send({ type: "done", startAt });
+      send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, push, drain) });
     } else if (m.cmd === "close") process.exit(0);
   });
   send({ type: "ready" });

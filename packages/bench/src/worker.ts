@@ -1,12 +1,12 @@
 // One side of a benchmark run, in its own process. argv: <pub|sub> <system> [address]
 import { makePayload, nowMicros, percentile, Receiver } from "./payload.js";
+import { flood, paced } from "./pace.js";
 import { systems } from "./systems/index.js";
 
 const [role, name, address] = process.argv.slice(2);
 const system = systems[name as keyof typeof systems];
 const TOPIC = "bench.topic";
 const send = (m: unknown): void => void process.send?.(m);
-const yieldToIo = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function main(): Promise<void> {
   if (!system) throw new Error(`unknown system ${name}`);
@@ -46,30 +46,11 @@ async function main(): Promise<void> {
   };
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     if (m.cmd === "saturate") {
-      const n = m.n as number;
-      const startAt = nowMicros();
-      for (let i = 0; i < n; ) {
-        if (!pub.publish(makePayload(i++))) await pub.drain();
-        if (i % 1000 === 0) {
-          if (i % 50_000 === 0) sample();
-          await yieldToIo();
-        }
-      }
+      const startAt = await flood(m.n as number, (i) => pub.publish(makePayload(i)), () => pub.drain(), 1000, (i) => i % 50_000 === 0 && sample());
       await pub.flush();
       send({ type: "done", startAt, endAt: nowMicros(), maxRss });
     } else if (m.cmd === "rate") {
-      const rate = m.rate as number;
-      const total = Math.round(rate * (m.seconds as number));
-      const startAt = nowMicros();
-      let sent = 0;
-      while (sent < total) {
-        const due = Math.min(total, Math.floor(((nowMicros() - startAt) * rate) / 1e6));
-        while (sent < due) {
-          if (!pub.publish(makePayload(sent++))) await pub.drain();
-        }
-        sample();
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      const startAt = await paced(m.rate as number, m.seconds as number, (i) => pub.publish(makePayload(i)), () => pub.drain(), sample);
       await pub.flush();
       send({ type: "done", startAt, endAt: nowMicros(), maxRss });
     } else if (m.cmd === "close") {

@@ -1,5 +1,6 @@
 import { percentile } from "./payload.js";
-import { startWorker, type Worker } from "./process.js";
+import { settleClients as settle } from "./pace.js";
+import { startWorker } from "./process.js";
 
 /** Figures for one way of pushing to browsers. */
 export interface WsResult {
@@ -13,29 +14,7 @@ export interface WsResult {
   lost: number;
 }
 
-interface Report {
-  type: "report";
-  received: number;
-  lastAt: number;
-  latencies: number[];
-  firsts: number[];
-}
 
-async function settle(clients: Worker, n: number, withLatencies = false, idleMs = 3000): Promise<Report> {
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const r = await clients.request<Report>({ cmd: "report", latency: false }, "report");
-    if (r.received >= n || (r.received === last && Date.now() - since > idleMs)) {
-      return withLatencies ? clients.request<Report>({ cmd: "report", latency: true }, "report") : r;
-    }
-    if (r.received !== last) {
-      last = r.received;
-      since = Date.now();
-    }
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
 
 export interface WsBenchOptions {
   clients: number;
@@ -80,7 +59,7 @@ export async function runWs(o: WsBenchOptions): Promise<WsResult[]> {
       await systems[i]!.pub.request({ cmd: "rate", rate, seconds }, "done");
       const r = await settle(clients, total * o.clients, true);
       stats[i]!.latencies.push(...r.latencies);
-      stats[i]!.firsts.push(...r.firsts);
+      stats[i]!.firsts.push(...(r.firsts ?? []));
       stats[i]!.lost += total * o.clients - r.received;
     }
   } finally {

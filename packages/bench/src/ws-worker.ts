@@ -14,6 +14,7 @@ import { Emitter } from "@socket.io/redis-emitter";
 import { MessageChannel } from "@sfn/channel-core";
 import { withWs } from "@sfn/channel-ws";
 import { nowMicros } from "./payload.js";
+import { flood, paced } from "./pace.js";
 
 const [role, ...rest] = process.argv.slice(2);
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -111,22 +112,9 @@ async function publisher(kind: "sfn" | "emitter"): Promise<void> {
   }
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     if (m.cmd === "saturate") {
-      const startAt = nowMicros();
-      for (let i = 0; i < (m.n as number); ) {
-        if (!pusher.emit(i++)) await pusher.drain();
-        if (i % 100 === 0) await new Promise((r) => setImmediate(r));
-      }
-      send({ type: "done", startAt });
+      send({ type: "done", startAt: await flood(m.n as number, (i) => pusher.emit(i), () => pusher.drain(), 100) });
     } else if (m.cmd === "rate") {
-      const total = Math.round((m.rate as number) * (m.seconds as number));
-      const startAt = nowMicros();
-      let sent = 0;
-      while (sent < total) {
-        const due = Math.min(total, Math.floor(((nowMicros() - startAt) * (m.rate as number)) / 1e6));
-        while (sent < due) if (!pusher.emit(sent++)) await pusher.drain();
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      send({ type: "done", startAt });
+      send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, (i) => pusher.emit(i), () => pusher.drain()) });
     } else if (m.cmd === "close") process.exit(0);
   });
   send({ type: "ready" });

@@ -1,7 +1,7 @@
 import createDebug from "debug";
 import { createNonce, createProof, proofMatches } from "./auth.js";
 import { AuthError, ChannelError, DuplicateIdError, ErrorCode, LimitExceededError, ProtocolError, SlowPeerError, TransportError, errorFromWire } from "./errors.js";
-import { FrameType, PROTOCOL_VERSION, type ControlFrame, type Frame, type HelloFrame, type ReadyFrame } from "./protocol/frames.js";
+import { FrameType, PROTOCOL_VERSION, type ByeFrame, type ControlFrame, type ErrorFrame, type Frame, type HelloFrame, type ReadyFrame } from "./protocol/frames.js";
 import { createDecoder, decodeFrames, encodeControl, writeHeader, type DecodeLimits } from "./protocol/codec.js";
 import { CloseCode, type TransportConnection } from "./transport/transport.js";
 import type { PeerSession, WindowEntry } from "./peer-session.js";
@@ -291,7 +291,8 @@ export class Connection {
     for (const frame of frames) {
       if (this.ended) return;
       try {
-        if (this.state === "handshake") this.onHandshakeFrame(frame);
+        if (frame.type === FrameType.ERROR || frame.type === FrameType.BYE) this.onPeerEnd(frame);
+        else if (this.state === "handshake") this.onHandshakeFrame(frame);
         else this.onOpenFrame(frame);
       } catch (error) {
         this.fail(error instanceof ChannelError ? error : new ProtocolError(ErrorCode.MALFORMED_FRAME, String(error), { cause: error }));
@@ -301,6 +302,17 @@ export class Connection {
     if (this.session && this.session.unacked >= 256) this.queueAck();
   }
 
+  /** The peer ends the link, in any state: with a refusal or error, or saying goodbye. */
+  private onPeerEnd(frame: ErrorFrame | ByeFrame): void {
+    if (frame.type === FrameType.ERROR) {
+      this.closeReason = "error";
+      this.closeError = errorFromWire(frame.code, frame.message, this.peerId);
+    } else {
+      this.closeReason = frame.reason === "disconnect" ? "peer-disconnected" : "peer-closed";
+    }
+    this.transport.close(CloseCode.NORMAL, frame.type === FrameType.ERROR ? "peer error" : "bye");
+  }
+
   private onOpenFrame(frame: Frame): void {
     const session = this.session as PeerSession;
     switch (frame.type) {
@@ -308,15 +320,6 @@ export class Connection {
         this.sendControl({ type: FrameType.PONG });
         return;
       case FrameType.PONG:
-        return;
-      case FrameType.ERROR:
-        this.closeReason = "error";
-        this.closeError = errorFromWire(frame.code, frame.message, this.peerId);
-        this.transport.close(CloseCode.NORMAL, "peer error");
-        return;
-      case FrameType.BYE:
-        this.closeReason = frame.reason === "disconnect" ? "peer-disconnected" : "peer-closed";
-        this.transport.close(CloseCode.NORMAL, "bye");
         return;
       case FrameType.HELLO:
       case FrameType.AUTH:
@@ -361,15 +364,6 @@ export class Connection {
         this.host.linkReady(this, this.peer, frame);
         return;
       }
-      case FrameType.ERROR:
-        this.closeReason = "error";
-        this.closeError = errorFromWire(frame.code, frame.message, this.peerId);
-        this.transport.close(CloseCode.NORMAL, "peer error");
-        return;
-      case FrameType.BYE:
-        this.closeReason = frame.reason === "disconnect" ? "peer-disconnected" : "peer-closed";
-        this.transport.close(CloseCode.NORMAL, "bye");
-        return;
       default:
         throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `frame type ${frame.type} before the handshake completed`);
     }

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { EventSource } from "eventsource";
 import { MessageChannel } from "@sfn/channel-core";
-import { spawnService, until, type ServiceProcess } from "@sfn/test-utils";
+import { ChainRunner, until } from "@sfn/test-utils";
 import { withSse, type SseFrontEndOptions, type WithSse } from "../src/index.js";
 
 /** An SSE front end: one HTTP server for the event streams (`/events?room=r`) and the channel links (`/sfn-channel`). */
@@ -92,28 +92,8 @@ export function rawStream(port: number, headers: Record<string, string> = {}, pa
 
 const fixture = join(__dirname, "fixtures/publisher.ts");
 
-/** The publisher service in its own process. */
-export class Publisher {
-  private nextId = 0;
-  private constructor(readonly proc: ServiceProcess) {}
-
-  static async start(urls: string[]): Promise<Publisher> {
-    return new Publisher(await spawnService(fixture, urls));
-  }
-
-  async run(...chain: [string, ...unknown[]][]): Promise<{ value?: unknown; error?: { code?: string; message?: string } }> {
-    const id = ++this.nextId;
-    this.proc.send({ cmd: "run", id, chain });
-    return this.proc.next<{ type?: string; id?: number; value?: unknown; error?: { code?: string } }>((m) => m.type === "result" && m.id === id);
-  }
-
-  messages(type: string): Record<string, unknown>[] {
-    return this.proc.messages.filter((m) => (m as { type?: string }).type === type) as Record<string, unknown>[];
-  }
-
-  stop(): Promise<void> {
-    return this.proc.kill();
-  }
-}
+/** The publisher service in its own process, running operator chains on `message.sse`. */
+export type Publisher = ChainRunner;
+export const Publisher = { start: (urls: string[]): Promise<ChainRunner> => ChainRunner.start(fixture, urls) };
 
 export { until };

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Server } from "socket.io";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { MessageChannel } from "@sfn/channel-core";
-import { spawnService, until, type ServiceProcess } from "@sfn/test-utils";
+import { ChainRunner, until } from "@sfn/test-utils";
 import { withWs, type WithWs } from "../src/index.js";
 
 /** A WebSocket front end: HTTP server, Socket.IO server and channel on the same port. */
@@ -76,30 +76,9 @@ export async function connect(port: number, nsp = "/", options: { silent?: boole
 
 const fixture = join(__dirname, "fixtures/publisher.ts");
 
-/** The publisher service in its own process. */
-export class Publisher {
-  private nextId = 0;
-  private constructor(readonly proc: ServiceProcess) {}
-
-  static async start(urls: string[]): Promise<Publisher> {
-    return new Publisher(await spawnService(fixture, urls));
-  }
-
-  /** Runs an operator chain in the publisher; resolves with its result or `{ error }`. */
-  async run(...chain: [string, ...unknown[]][]): Promise<{ value?: unknown; error?: Record<string, unknown> }> {
-    const id = ++this.nextId;
-    this.proc.send({ cmd: "run", id, chain });
-    return this.proc.next<{ type?: string; id?: number; value?: unknown; error?: Record<string, unknown> }>((m) => m.type === "result" && m.id === id);
-  }
-
-  messages(type: string): Record<string, unknown>[] {
-    return this.proc.messages.filter((m) => (m as { type?: string }).type === type) as Record<string, unknown>[];
-  }
-
-  stop(): Promise<void> {
-    return this.proc.kill();
-  }
-}
+/** The publisher service in its own process, running operator chains on `message.ws`. */
+export type Publisher = ChainRunner;
+export const Publisher = { start: (urls: string[]): Promise<ChainRunner> => ChainRunner.start(fixture, urls) };
 
 /** Resolves once `check()` holds; a settle period then proves nothing more arrives. */
 export async function settled(check: () => boolean, what: string): Promise<void> {

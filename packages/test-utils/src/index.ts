@@ -2,3 +2,4 @@
 export { TcpProxy } from "./tcp-proxy.js";
 export { spawnService, type ServiceProcess } from "./service-process.js";
 export { nextEvent, until, withTimeout } from "./wait.js";
+export { ChainRunner, serveChains, type ChainResult, type ChainStep } from "./chain-runner.js";
