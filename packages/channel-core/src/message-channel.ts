@@ -503,11 +503,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       this.congested.delete(s);
       s.congested = false;
       // The full subscription state opens every new session, even when empty: the peer
-      // counts the link as up only once it knows what this side wants.
-      const patterns = this.local.patterns();
-      let i = 0;
-      do s.enqueue(FrameType.SUB, encodePatternsBody(patterns.slice(i, i + 1000)));
-      while ((i += 1000) < patterns.length);
+      // counts the link as up only once it knows what this side wants. Chunks stay far below
+      // any sensible maxFrameSize, whatever the patterns' lengths.
+      for (const chunk of chunkPatterns(this.local.patterns(), 32 * 1024)) s.enqueue(FrameType.SUB, encodePatternsBody(chunk));
       s.initialSeq = s.lastSeq;
     }
     clearTimeout(s.expiry);
@@ -692,6 +690,22 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private assertOpen(): void {
     if (this.closed) throw new ClosedError();
   }
+}
+
+/** Splits patterns into lists of at most ~`maxBytes` characters each; always at least one list. */
+export function chunkPatterns(patterns: readonly string[], maxBytes: number): string[][] {
+  const chunks: string[][] = [[]];
+  let size = 0;
+  for (const p of patterns) {
+    const cost = p.length * 3 + 5;
+    if (size + cost > maxBytes && chunks[chunks.length - 1]!.length > 0) {
+      chunks.push([]);
+      size = 0;
+    }
+    chunks[chunks.length - 1]!.push(p);
+    size += cost;
+  }
+  return chunks;
 }
 
 /** True if `value` is a {@link ChannelError}. */

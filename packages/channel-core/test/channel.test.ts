@@ -290,6 +290,16 @@ describe("listen, connect, disconnect, close", () => {
   });
 });
 
+describe("large subscription states", () => {
+  it("restores thousands of long patterns in frames below maxFrameSize", async () => {
+    const { ch: one, url } = await mesh.listening("one", { maxFrameSize: 64 * 1024 });
+    const two = mesh.channel("two", { maxFrameSize: 64 * 1024 });
+    for (let i = 0; i < 2000; i++) two.subscribe(`${"x".repeat(900)}.${i}`, () => {});
+    await two.connect(url);
+    expect(one.peers()[0]?.subscriptions).toBe(2000);
+  });
+});
+
 describe("link readiness", () => {
   it("connect resolves only once the peer's subscriptions are known, so an immediate publish reaches them", async () => {
     const { ch: one, url } = await mesh.listening("one");
