@@ -27,8 +27,9 @@ web.sse.serve();
 const counts: Record<string, number> = {};
 const count = (topic: string): void => void (counts[topic] = (counts[topic] ?? 0) + 1);
 const remote = new Map<string, { counts: Record<string, number>; at: number }>();
-let lastCounts: Record<string, number> = {};
-let lastRemote = new Map<string, Record<string, number>>();
+// One snapshot of every service's counters per second; rates are averaged over the last 5 s.
+const WINDOW = 5;
+const snapshots: { at: number; counts: Map<string, Record<string, number>> }[] = [];
 
 web.subscribe("greeting", () => count("greeting"));
 web.subscribe("demo.stats", (s) => {
@@ -37,23 +38,37 @@ web.subscribe("demo.stats", (s) => {
   remote.set(stats.id, { counts: stats.counts, at: stats.at });
 });
 
-function rates(now: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(now).map(([t, n]) => [t, n - (before[t] ?? 0)]));
+function snapshot(): { at: number; counts: Map<string, Record<string, number>> } {
+  const all = new Map<string, Record<string, number>>([[web.id, { ...counts }]]);
+  for (const [id, r] of remote) all.set(id, { ...r.counts });
+  return { at: Date.now(), counts: all };
+}
+
+function rates(): Record<string, Record<string, number>> {
+  const now = snapshot();
+  const then = snapshots[0] ?? now;
+  const seconds = Math.max(1, (now.at - then.at) / 1000);
+  const out: Record<string, Record<string, number>> = {};
+  for (const [service, c] of now.counts) {
+    // A service new to the window has no baseline yet (its counters began before we heard of
+    // it); a topic new to a known service started from 0.
+    const before = then.counts.get(service);
+    out[service] = Object.fromEntries(Object.entries(c).map(([t, n]) => [t, before ? Math.round(((n - (before[t] ?? 0)) / seconds) * 10) / 10 : 0]));
+  }
+  return out;
 }
 
 function mesh(): object {
   const peers: PeerInfo[] = web.peers();
   const services = [{ id: web.id, role: "front end (Socket.IO + SSE)", self: true }, ...peers.map((p) => ({ id: p.id, role: "service", self: false }))];
   const links = peers.map((p) => ({ from: web.id, to: p.id, state: p.state, resumes: p.resumes, sent: p.sent, received: p.received, direction: p.direction }));
-  const perService: Record<string, Record<string, number>> = { [web.id]: rates(counts, lastCounts) };
-  for (const [id, r] of remote) perService[id] = rates(r.counts, lastRemote.get(id) ?? r.counts);
-  return { services, links, rates: perService, clients: { ws: io.of("/").sockets.size, sse: web.sse.clients().length }, at: Date.now() };
+  return { services, links, rates: rates(), clients: { ws: io.of("/").sockets.size, sse: web.sse.clients().length }, at: Date.now() };
 }
 
 const ticker = setInterval(() => {
+  snapshots.push(snapshot());
+  if (snapshots.length > WINDOW + 1) snapshots.shift();
   io.emit("mesh", mesh());
-  lastCounts = { ...counts };
-  lastRemote = new Map([...remote].map(([id, r]) => [id, { ...r.counts }]));
 }, 1000);
 web.on("link:up", () => io.emit("mesh", mesh()));
 web.on("link:down", ({ peer }) => {
