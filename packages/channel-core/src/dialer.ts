@@ -42,7 +42,7 @@ export class Dialer {
       this.settle = { resolve, reject };
     });
     this.deadline = setTimeout(() => {
-      this.fail(new ConnectError(`could not link to ${this.url} within ${timeout} ms`));
+      this.stop(new ConnectError(`could not link to ${this.url} within ${timeout} ms`));
     }, timeout);
     this.dialNow();
     return first;
@@ -83,7 +83,7 @@ export class Dialer {
       return;
     }
     if (error && FATAL.has(error.code) && !this.established) {
-      this.fail(error);
+      this.stop(error);
       return;
     }
     if (error && this.established) this.host.report(error);
@@ -93,10 +93,6 @@ export class Dialer {
       return;
     }
     this.retry();
-  }
-
-  private fail(error: ChannelError): void {
-    this.stop(error);
   }
 
   private retry(): void {

@@ -115,7 +115,8 @@ export class LocalSubscriptions<L> {
     if (regs) return regs;
     regs = [];
     const exact = this.byPattern.get(topic);
-    if (exact && !this.compiled.has(topic)) for (const listener of exact) regs.push({ pattern: topic, listener });
+    // A concrete topic is never itself a wildcard pattern, so this is its exact subscription.
+    if (exact) for (const listener of exact) regs.push({ pattern: topic, listener });
     for (const [pattern, c] of this.compiled) {
       if (!c.matches(topic)) continue;
       const set = this.byPattern.get(pattern);

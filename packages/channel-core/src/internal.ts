@@ -13,7 +13,7 @@
 import { INTERNAL, type ChannelLike, type InternalApi } from "./message-channel.js";
 
 export { INTERNAL } from "./message-channel.js";
-export type { ChannelLike, InternalApi, Route } from "./message-channel.js";
+export type { ChannelLike, InternalApi, PublishToOptions, PublishToResult } from "./message-channel.js";
 export { RESERVED_PREFIX } from "./protocol/topic.js";
 export { FrameType, PROTOCOL_VERSION } from "./protocol/frames.js";
 export { decodeFrames, createDecoder, encodeControl, encodeMessageBody, encodeSequenced, packValue } from "./protocol/codec.js";
@@ -21,4 +21,19 @@ export { decodeFrames, createDecoder, encodeControl, encodeMessageBody, encodeSe
 /** Publish/subscribe under the reserved `$sfn.` prefix, for adapter packages. */
 export function internals(channel: ChannelLike): InternalApi {
   return channel[INTERNAL];
+}
+
+/**
+ * Puts an adapter's API on a channel as a read-only property (`message.ws`, `message.sse`),
+ * creating it once; later calls return the same channel with the same API.
+ */
+export function extend<C extends ChannelLike, K extends string, V>(channel: C, name: K, create: () => V): C & { readonly [P in K]: V } {
+  const key = Symbol.for(`sfn.channel.ext.${name}`);
+  const holder = channel as unknown as Record<symbol, V | undefined>;
+  if (holder[key] === undefined) {
+    const api = create();
+    Object.defineProperty(channel, key, { value: api });
+    Object.defineProperty(channel, name, { get: () => api, enumerable: false });
+  }
+  return channel as C & { readonly [P in K]: V };
 }

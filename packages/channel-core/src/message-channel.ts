@@ -46,20 +46,33 @@ const debug = createDebug("sfn:channel");
 /** Key of the wider API the adapter packages use (see `@sfn/channel-core/internal`). */
 export const INTERNAL = Symbol.for("sfn.channel.internal");
 
-/** A linked peer that subscribed to a topic. */
-export interface Route {
-  /** Peer service id. */
-  peer: string;
-  /** True if the link is up right now (otherwise messages wait in its resume window). */
-  up: boolean;
+/** Options of {@link InternalApi.publishTo}. */
+export interface PublishToOptions {
+  /** Only these services, each of which must have subscribed to the topic; absent: every one that did. */
+  via?: readonly string[];
+  /** Never kept for a resume. */
+  volatile?: boolean;
+}
+
+/** Result of {@link InternalApi.publishTo}. */
+export interface PublishToResult {
+  /** What `publish` returned (false: backpressure, or nowhere to go). */
+  ok: boolean;
+  /** Services named in `via` that did not subscribe to the topic (nothing was sent to them). */
+  unknown: string[];
 }
 
 /** Publish/subscribe that may use the reserved `$sfn.` prefix; for adapter packages only. */
 export interface InternalApi {
   publish(topic: string, data: unknown, options?: PublishOptions): boolean;
   subscribe(pattern: string, listener: Listener): Unsubscribe;
-  /** Peers whose subscriptions match `topic`: where a publish on it would go. */
-  routes(topic: string): Route[];
+  /** Services subscribed to `topic`: this one first if it is, then linked peers (up, or down within their resume window). */
+  servers(topic: string): string[];
+  /**
+   * Publishes to the services subscribed to `topic`, or only to those named in `via`; names
+   * that did not subscribe are returned in `unknown` for the caller to report.
+   */
+  publishTo(topic: string, data: unknown, options?: PublishToOptions): PublishToResult;
   /** Reports an error through the channel's `error` event (or a warning without listeners). */
   report(error: ChannelError): void;
 }
@@ -327,16 +340,27 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
         assertPattern(pattern, true);
         return this.subscribeAny(pattern, listener);
       },
-      routes: (topic) => {
-        const out: { peer: string; up: boolean }[] = [];
-        for (const s of this.sessions.values()) if (s.remote.matches(topic)) out.push({ peer: s.id, up: s.connection !== undefined && s.pendingUp === undefined });
-        return out;
+      servers: (topic) => this.servers(topic),
+      publishTo: (topic, data, options = {}) => {
+        assertTopic(topic, true);
+        if (!options.via) return { ok: this.publishAny(topic, data, { volatile: options.volatile }), unknown: [] };
+        const known = new Set(this.servers(topic));
+        const to = options.via.filter((v) => known.has(v));
+        const unknown = options.via.filter((v) => !known.has(v));
+        if (to.length === 0) return { ok: false, unknown };
+        return { ok: this.publishAny(topic, data, { to, volatile: options.volatile }), unknown };
       },
       report: (error) => this.report(error),
     };
   }
 
   // ---- publishing -------------------------------------------------------------------------
+
+  private servers(topic: string): string[] {
+    const out = this.local.match(topic).length > 0 ? [this.id] : [];
+    for (const s of this.sessions.values()) if (s.remote.matches(topic)) out.push(s.id);
+    return out;
+  }
 
   private publishAny(topic: string, data: unknown, options: PublishOptions = {}): boolean {
     this.assertOpen();

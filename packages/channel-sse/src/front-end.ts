@@ -143,7 +143,9 @@ export class SseFrontEnd implements SseClientHost {
   /** Sends an event to every client, or to the clients and rooms named in `to`. */
   deliver(event: string | undefined, data: unknown, to?: readonly string[]): number {
     const recipients = to ? this.resolve(to) : this.list();
-    return this.send(recipients, event, data, to ? new Set(recipients.map((c) => c.id)) : "all");
+    const { n, body } = this.record(event, data, to ? new Set(recipients.map((c) => c.id)) : "all");
+    for (const c of recipients) c.writeEvent(n, body);
+    return recipients.length;
   }
 
   /** Closes every client, or those named in `to` (ids or rooms); their reconnects get 204. */
@@ -171,7 +173,8 @@ export class SseFrontEnd implements SseClientHost {
   }
 
   sendTo(client: SseClient, event: string | undefined, data: unknown): boolean {
-    return this.send([client], event, data, new Set([client.id])) === 1 && client.open;
+    const { n, body } = this.record(event, data, new Set([client.id]));
+    return client.writeEvent(n, body);
   }
 
   joined(client: SseClient, room: string): void {
@@ -199,7 +202,8 @@ export class SseFrontEnd implements SseClientHost {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private send(recipients: SseClient[], event: string | undefined, data: unknown, audience: "all" | ReadonlySet<string>): number {
+  /** Numbers an event, formats its body once for every recipient, and keeps it for replay. */
+  private record(event: string | undefined, data: unknown, audience: "all" | ReadonlySet<string>): { n: number; body: string } {
     let text: string;
     try {
       text = this.serialize(data);
@@ -209,8 +213,7 @@ export class SseFrontEnd implements SseClientHost {
     const body = eventBody(event, text);
     const n = ++this.seq;
     this.history.add({ n, body, audience, at: Date.now() });
-    for (const c of recipients) c.writeEvent(n, body);
-    return recipients.length;
+    return { n, body };
   }
 
   private resolve(names: readonly string[]): SseClient[] {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
+import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { SseError, SseErrorCode } from "./errors.js";
 import { SseFrontEnd, type SseConnectOptions, type SseFrontEndOptions } from "./front-end.js";
 import { OP_TOPIC, readOperation, type SseOperation } from "./protocol.js";
@@ -65,29 +65,19 @@ export class SseApi extends SseOperator {
     return this.hub?.list() ?? [];
   }
 
-  /** SSE front ends (service ids) this service can reach, itself included if it serves. */
+  /** SSE front ends (service ids) this service can reach, itself first if it serves. */
   servers(): string[] {
-    const peers = this.core.routes(OP_TOPIC).map((r) => r.peer);
-    return this.hub ? [this.channel.id, ...peers] : peers;
+    return this.core.servers(OP_TOPIC);
   }
 
   private sendOp(op: SseOperation): boolean {
-    let to = op.via;
-    if (to) {
-      const known = new Set(this.servers());
-      const unknown = to.filter((v) => !known.has(v));
-      if (unknown.length > 0) {
-        this.core.report(new SseError(SseErrorCode.UNKNOWN_SERVER, `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked SSE front end; the operation did not reach it`));
-        to = to.filter((v) => known.has(v));
-        if (to.length === 0) return false;
-      }
+    const { ok, unknown } = this.core.publishTo(OP_TOPIC, op, { via: op.via });
+    if (unknown.length > 0) {
+      this.core.report(new SseError(SseErrorCode.UNKNOWN_SERVER, `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked SSE front end; the operation did not reach it`));
     }
-    const local = this.hub !== undefined && (!to || to.includes(this.channel.id));
-    return this.core.publish(OP_TOPIC, op, { to, local });
+    return ok;
   }
 }
-
-const SSE = Symbol.for("sfn.channel.sse");
 
 /** A channel with `message.sse`. */
 export type WithSse<C> = C & { readonly sse: SseApi };
@@ -104,11 +94,5 @@ export type WithSse<C> = C & { readonly sse: SseApi };
  * ```
  */
 export function withSse<C extends ChannelLike>(channel: C, options?: SseFrontEndOptions): WithSse<C> {
-  const holder = channel as unknown as Record<symbol, SseApi>;
-  if (!holder[SSE]) {
-    const api = new SseApi(channel, options);
-    Object.defineProperty(channel, SSE, { value: api });
-    Object.defineProperty(channel, "sse", { get: () => api, enumerable: false });
-  }
-  return channel as WithSse<C>;
+  return extend(channel, "sse", () => new SseApi(channel, options));
 }

@@ -63,12 +63,12 @@ export class SseClient {
     return !this.ended;
   }
 
-  /** Sends a `message` event. Returns false if the event had to wait in the buffer. */
+  /** Sends a `message` event. Returns false if it had to wait in the buffer (or the stream has ended). */
   send(data: unknown): boolean {
     return this.host.sendTo(this, undefined, data);
   }
 
-  /** Sends a named event. */
+  /** Sends a named event; returns false as {@link SseClient.send} does. */
   emit(event: string, data: unknown): boolean {
     return this.host.sendTo(this, event, data);
   }

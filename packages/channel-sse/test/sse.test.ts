@@ -178,6 +178,19 @@ describe("headers, framing and backpressure", () => {
     await res.body?.cancel();
   });
 
+  it("client.send() says whether the event went out at once, and false once the stream has ended", async () => {
+    const s = await rawStream(web1.port);
+    await until(() => s.text().includes("event: sfn-client"));
+    const id = /"id":"([^"]+)"/.exec(s.text())![1]!;
+    const client = web1.channel.sse.clients().find((c) => c.id === id)!;
+    expect(client.send("direct")).toBe(true);
+    await until(() => s.text().includes("data: direct"));
+    client.close();
+    expect(await client.closed).toBe("closed");
+    expect(client.send("too late")).toBe(false);
+    s.end();
+  });
+
   it("sends keep-alive comments at the configured interval", async () => {
     const fe = await startFrontEnd("web-ka", { keepAlive: 50 });
     try {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
+import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import type { Server } from "socket.io";
 import { WsError, WsErrorCode, WsTimeoutError } from "./errors.js";
 import { applyOperation } from "./front-end.js";
@@ -63,40 +63,23 @@ export class WsApi extends WsOperator {
     this.served = undefined;
   }
 
-  /** Front ends (service ids) reachable now or through their resume window. */
+  /** Front ends (service ids) reachable now or through their resume window, this one first if it serves. */
   servers(): string[] {
-    const out = this.core.routes(OP_TOPIC).map((r) => r.peer);
-    return this.served ? [this.channel.id, ...out] : out;
-  }
-
-  private unknownVia(op: Operation): string[] {
-    if (!op.via) return [];
-    const known = new Set(this.servers());
-    return op.via.filter((v) => !known.has(v));
-  }
-
-  private targets(op: Operation): string[] {
-    return op.via ? op.via : this.servers();
+    return this.core.servers(OP_TOPIC);
   }
 
   private sendOp(op: Operation): boolean {
-    const unknown = this.unknownVia(op);
-    if (unknown.length > 0) {
-      this.core.report(new WsError(WsErrorCode.UNKNOWN_SERVER, `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked WebSocket front end; the operation did not reach it`));
-    }
-    const to = op.via?.filter((v) => !unknown.includes(v));
-    if (to && to.length === 0) return false;
-    // This service's own Socket.IO server, if it serves one, is a front end like the others.
-    const local = this.served !== undefined && (!to || to.includes(this.channel.id));
-    return this.core.publish(OP_TOPIC, op, { to, volatile: op.volatile, local });
+    const { ok, unknown } = this.core.publishTo(OP_TOPIC, op, { via: op.via, volatile: op.volatile });
+    if (unknown.length > 0) this.core.report(new WsError(WsErrorCode.UNKNOWN_SERVER, `${viaText(unknown)}: not a linked WebSocket front end; the operation did not reach it`));
+    return ok;
   }
 
   private request(op: Operation & { req: string }, timeout: number, what: string): Promise<unknown[]> {
-    const unknown = this.unknownVia(op);
-    if (unknown.length > 0) {
-      return Promise.reject(new WsError(WsErrorCode.UNKNOWN_SERVER, `${what}: via(${unknown.map((u) => JSON.stringify(u)).join(", ")}) is not a linked WebSocket front end`));
-    }
-    const expected = new Set(this.targets(op));
+    const servers = this.servers();
+    // A request waits for every targeted front end's answer, so an unknown one fails it before anything is sent.
+    const unknown = op.via?.filter((v) => !servers.includes(v)) ?? [];
+    if (unknown.length > 0) return Promise.reject(new WsError(WsErrorCode.UNKNOWN_SERVER, `${what}: ${viaText(unknown)} is not a linked WebSocket front end`));
+    const expected = new Set(op.via ?? servers);
     if (expected.size === 0) return Promise.resolve([]);
     return new Promise<unknown[]>((resolve, reject) => {
       const timer = setTimeout(() => finish(), timeout + REPLY_GRACE);
@@ -124,8 +107,6 @@ export class WsApi extends WsOperator {
   }
 }
 
-const WS = Symbol.for("sfn.channel.ws");
-
 /** A channel with `message.ws`. */
 export type WithWs<C> = C & { readonly ws: WsApi };
 
@@ -142,11 +123,7 @@ export type WithWs<C> = C & { readonly ws: WsApi };
  * ```
  */
 export function withWs<C extends ChannelLike>(channel: C): WithWs<C> {
-  const holder = channel as unknown as Record<symbol, WsApi>;
-  if (!holder[WS]) {
-    const api = new WsApi(channel);
-    Object.defineProperty(channel, WS, { value: api });
-    Object.defineProperty(channel, "ws", { get: () => api, enumerable: false });
-  }
-  return channel as WithWs<C>;
+  return extend(channel, "ws", () => new WsApi(channel));
 }
+
+const viaText = (ids: string[]): string => `via(${ids.map((u) => JSON.stringify(u)).join(", ")})`;
