@@ -1,18 +1,54 @@
-import type { Server } from "socket.io";
 import type { Operation, RemoteSocketInfo, Reply } from "./protocol.js";
 
-/** The part of a Socket.IO broadcast operator a front end uses. */
-interface Broadcast {
-  local: Broadcast;
-  volatile: Broadcast;
-  compress(flag: boolean): Broadcast;
-  timeout(ms: number): Broadcast;
-  except(rooms: string[]): Broadcast;
+/**
+ * What `serve(io)` needs of a Socket.IO v4 `Server`. It is written structurally, not imported
+ * from socket.io, so that a service which only publishes (and does not install socket.io, an
+ * optional peer) compiles against this package's types with `skipLibCheck` off.
+ */
+export interface SocketIoServer {
+  /** Socket.IO's namespaces by name; read only, so an operation never creates a namespace. */
+  readonly _nsps: ReadonlyMap<string, unknown>;
+}
+
+/** The part of a Socket.IO `Namespace` a front end uses. */
+export interface NamespaceShape {
+  to(rooms: string[]): BroadcastShape;
+  except(rooms: string[]): BroadcastShape;
+}
+
+/** The part of a Socket.IO `BroadcastOperator` a front end uses. */
+export interface BroadcastShape {
+  readonly local: BroadcastShape;
+  readonly volatile: BroadcastShape;
+  compress(flag: boolean): BroadcastShape;
+  timeout(ms: number): BroadcastShape;
+  except(rooms: string[]): BroadcastShape;
   emit(ev: string, ...args: unknown[]): boolean;
   socketsJoin(rooms: string[]): void;
   socketsLeave(rooms: string[]): void;
   disconnectSockets(close?: boolean): void;
-  fetchSockets(): Promise<{ id: string; rooms: Set<string>; handshake: object; data: unknown }[]>;
+  fetchSockets(): Promise<SocketShape[]>;
+}
+
+/** The part of a Socket.IO `Socket` (or `RemoteSocket`) a front end uses. */
+export interface SocketShape {
+  readonly id: string;
+  readonly rooms: Set<string>;
+  readonly handshake: object;
+  readonly data: unknown;
+  timeout(ms: number): { emit(ev: string, ...args: unknown[]): boolean };
+}
+
+/** A socket of this very front end (what `fetchSockets` returns under the `local` flag). */
+interface LocalSocketShape extends SocketShape {
+  readonly volatile: LocalSocketShape;
+  compress(flag: boolean): LocalSocketShape;
+}
+
+/** Where an operation applies: the namespace's operator, and whether it stays on this front end. */
+interface Applied {
+  b: BroadcastShape;
+  local: boolean;
 }
 
 /**
@@ -20,21 +56,50 @@ interface Broadcast {
  * to every front end, so each applies it to its own clients only (`local`): a cluster adapter
  * behind the front ends must not deliver it a second time.
  */
-function broadcastFor(io: Server, op: Operation): Broadcast | undefined {
+function broadcastFor(io: SocketIoServer, op: Operation): Applied | undefined {
   // An operation never creates a namespace: without one, nobody is there to reach.
-  const nsp = (io as unknown as { _nsps: Map<string, { to(r: string[]): Broadcast; except(r: string[]): Broadcast }> })._nsps.get(op.nsp);
+  const nsp = io._nsps.get(op.nsp) as NamespaceShape | undefined;
   if (!nsp) return undefined;
   let b = op.rooms.length > 0 ? nsp.to(op.rooms) : nsp.except([]);
   if (op.except.length > 0) b = b.except(op.except);
-  if (op.local || !op.via) b = b.local;
-  if (op.volatile) b = b.volatile;
-  if (op.compress !== undefined) b = b.compress(op.compress);
-  return b;
+  const local = op.local === true || !op.via;
+  if (local) b = b.local;
+  return { b, local };
+}
+
+/** Socket.IO's volatile and compress flags, on an operator or a socket. */
+function flagged<T extends { readonly volatile: T; compress(flag: boolean): T }>(target: T, op: Operation): T {
+  let t = op.volatile ? target.volatile : target;
+  if (op.compress !== undefined) t = t.compress(op.compress);
+  return t;
+}
+
+/**
+ * Emits to this front end's own matching sockets and gathers their answers. Socket.IO's
+ * `io.local.timeout(t).emit(ev, cb)` cannot do this behind a cluster adapter: it still waits
+ * for an answer from every server of the cluster (`serverCount()`), which never comes, so it
+ * always times out. Each socket gets its own `socket.timeout(t).emit(...)` instead.
+ */
+async function localAck(b: BroadcastShape, op: Extract<Operation, { t: "ack" }>): Promise<{ items: unknown[]; complete: boolean }> {
+  const sockets = (await b.fetchSockets()) as LocalSocketShape[];
+  const answers = await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<{ ok: boolean; value?: unknown }>((resolve) => {
+          // As in a Socket.IO broadcast, each client contributes the first argument of its acknowledgement.
+          flagged(socket, op)
+            .timeout(op.timeout)
+            .emit(op.ev, ...op.args, (err: unknown, ...response: unknown[]) => resolve(err ? { ok: false } : { ok: true, value: response[0] }));
+        }),
+    ),
+  );
+  return { items: answers.filter((a) => a.ok).map((a) => a.value), complete: answers.every((a) => a.ok) };
 }
 
 /** Applies one operation on a front end; resolves with the reply for requests. */
-export async function applyOperation(io: Server, server: string, op: Operation): Promise<Reply | undefined> {
-  const b = broadcastFor(io, op);
+export async function applyOperation(io: SocketIoServer, server: string, op: Operation): Promise<Reply | undefined> {
+  const applied = broadcastFor(io, op);
+  const b = applied && flagged(applied.b, op);
   switch (op.t) {
     case "emit":
       b?.emit(op.ev, ...op.args);
@@ -60,11 +125,15 @@ export async function applyOperation(io: Server, server: string, op: Operation):
       return { req: op.req, server, items, complete: true };
     }
     case "ack": {
-      if (!b) return { req: op.req, server, items: [], complete: true };
+      if (!applied) return { req: op.req, server, items: [], complete: true };
+      if (applied.local) return { req: op.req, server, ...(await localAck(applied.b, op)) };
+      // Through this front end's whole cluster: Socket.IO counts the cluster's servers and answers itself.
       return new Promise<Reply>((resolve) => {
-        b.timeout(op.timeout).emit(op.ev, ...op.args, (err: unknown, responses: unknown[]) => {
-          resolve({ req: op.req, server, items: responses ?? [], complete: !err });
-        });
+        flagged(applied.b, op)
+          .timeout(op.timeout)
+          .emit(op.ev, ...op.args, (err: unknown, responses: unknown[]) => {
+            resolve({ req: op.req, server, items: responses ?? [], complete: !err });
+          });
       });
     }
   }

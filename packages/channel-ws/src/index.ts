@@ -24,3 +24,4 @@ export { WsOperator, DEFAULT_REQUEST_TIMEOUT } from "./operator.js";
 export { WsError, WsErrorCode, WsTimeoutError } from "./errors.js";
 export type { WsTimeoutDetail } from "./errors.js";
 export type { RemoteSocketInfo } from "./protocol.js";
+export type { SocketIoServer } from "./front-end.js";

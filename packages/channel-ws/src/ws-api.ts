@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
-import type { Server } from "socket.io";
 import { WsError, WsErrorCode, WsTimeoutError } from "./errors.js";
-import { applyOperation } from "./front-end.js";
+import { applyOperation, type SocketIoServer } from "./front-end.js";
 import { OP_TOPIC, REPLY_TOPIC, readOperation, readReply, type Operation, type Reply } from "./protocol.js";
 import { WsOperator, type OperationSink } from "./operator.js";
 
@@ -22,7 +21,7 @@ interface Pending {
 export class WsApi extends WsOperator {
   private readonly core: InternalApi;
   private readonly pending = new Map<string, Pending>();
-  private served: { io: Server; off: () => void } | undefined;
+  private served: { io: SocketIoServer; off: () => void } | undefined;
 
   /** @internal */
   constructor(private readonly channel: ChannelLike) {
@@ -40,9 +39,13 @@ export class WsApi extends WsOperator {
    * Registers a Socket.IO v4 server: from now on this service is a WebSocket front end under
    * its channel id, and operations from any linked service reach its clients. The server
    * keeps working as before, with or without a cluster adapter. Returns the unregister function.
+   *
+   * `io` is typed structurally ({@link SocketIoServer}), so services that only publish need
+   * neither socket.io nor its types; any `Server` of socket.io 4 fits.
    */
-  serve(io: Server): () => void {
+  serve(io: SocketIoServer): () => void {
     if (this.served) throw new WsError(WsErrorCode.USAGE, `service "${this.channel.id}" already serves a Socket.IO server; unserve() it first`);
+    if (!(io?._nsps instanceof Map)) throw new WsError(WsErrorCode.USAGE, "serve(io) takes a Socket.IO v4 Server (new Server() from socket.io)");
     const off = this.core.subscribe(OP_TOPIC, (data, meta) => {
       const op = readOperation(data);
       if (!op) {

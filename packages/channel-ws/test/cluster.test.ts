@@ -28,6 +28,9 @@ afterEach(() => {
 });
 
 afterAll(async () => {
+  // The Redis adapter forgets a cluster-wide ack request only when its timeout has passed (a bare timer).
+  const pendingAcks = (fe: FrontEnd): number => (fe.io.of("/").adapter as unknown as { ackRequests: Map<string, unknown> }).ackRequests.size;
+  await until(() => pendingAcks(web1) + pendingAcks(web2) === 0, 10_000, "the Redis adapter's ack requests expired");
   await pub.stop();
   await web1.close();
   await web2.close();
@@ -80,5 +83,35 @@ describe("front ends behind a Socket.IO cluster adapter", () => {
     const { value } = await pub.run(["fetchSockets"]);
     const ids = (value as { id: string }[]).map((s) => s.id).filter((id) => id === a.socket.id || id === b.socket.id);
     expect(ids.sort()).toEqual([a.socket.id, b.socket.id].sort());
+  });
+
+  // Socket.IO's own io.local.timeout(t).emit(ev, cb) waits for every server of the cluster and never completes here.
+  it("emitWithAck without via completes with every client's answer, each front end answering for its own clients", async () => {
+    const [a, b] = [await client(web1), await client(web2)];
+    const { value, error } = await pub.run(["timeout", 5000], ["emitWithAck", "vote?", 1]);
+    expect(error).toBeUndefined();
+    expect((value as string[]).sort()).toEqual([`${a.socket.id}:1`, `${b.socket.id}:1`].sort());
+  });
+
+  it("emitWithAck with via(x).local completes with x's own clients' answers", async () => {
+    const [a] = [await client(web1), await client(web2)];
+    const { value, error } = await pub.run(["via", "web-1"], ["local"], ["timeout", 5000], ["emitWithAck", "vote?", 2]);
+    expect(error).toBeUndefined();
+    expect(value).toEqual([`${a.socket.id}:2`]);
+  });
+
+  it("emitWithAck with via(x) gathers the answers of x's whole cluster", async () => {
+    const [a, b] = [await client(web1), await client(web2)];
+    const { value, error } = await pub.run(["via", "web-1"], ["timeout", 1000], ["emitWithAck", "vote?", 3]);
+    expect(error).toBeUndefined();
+    expect((value as string[]).sort()).toEqual([`${a.socket.id}:3`, `${b.socket.id}:3`].sort());
+  });
+
+  it("emitWithAck without via still reports the front end whose client did not answer", async () => {
+    await client(web1);
+    const silent = await connect(web2.port, "/", { silent: true });
+    clients.push(silent);
+    const { error } = await pub.run(["timeout", 300], ["emitWithAck", "vote?", 4]);
+    expect(error).toMatchObject({ code: "ERR_WS_TIMEOUT", answered: ["web-1"], missing: ["web-2"], received: 1 });
   });
 });
