@@ -26,7 +26,7 @@ const freePort = (): Promise<number> =>
 function start(app: string, ready: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
     cwd: join(apps, app),
-    env: { ...process.env, DEMO_WEB_PORT: String(port), DEMO_TICK_MS: "300", SFN_SECRET: "e2e-secret" },
+    env: { ...process.env, DEMO_WEB_PORT: String(port), DEMO_TICK_MS: "300", SFN_SECRET: "e2e-test-only-secret-Kq7Vw2Xr9Tz4" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {

@@ -38,6 +38,10 @@ export interface ConnectionHost {
   linkWritable(conn: Connection): void;
   /** The connection is gone. */
   linkClosed(conn: Connection, reason: LinkDownReason, error: ChannelError | undefined): void;
+  /** The peer at `remote` failed to prove the shared secret (feeds the per-address rate limiter). */
+  authFailed?(remote: string): void;
+  /** The peer at `remote` proved the shared secret. */
+  authSucceeded?(remote: string): void;
 }
 
 type State = "handshake" | "open" | "closed";
@@ -391,7 +395,11 @@ export class Connection {
     let err = this.closeError;
     if (!why) {
       const wsCode = (error as { code?: string } | undefined)?.code;
-      if (code === CloseCode.TOO_LARGE || wsCode === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+      if (error instanceof ChannelError) {
+        // The transport ended it for a reason of its own (pre-auth byte budget, HELLO deadline).
+        why = "error";
+        err = error;
+      } else if (code === CloseCode.TOO_LARGE || wsCode === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
         why = "error";
         err = new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `a message from ${this.peerId ?? this.transport.remote} exceeded maxFrameSize (${this.host.maxFrameSize} bytes)`, { cause: error, peer: this.peerId });
       } else if (typeof wsCode === "string" && wsCode.startsWith("WS_ERR_")) {

@@ -6,6 +6,8 @@ export const ErrorCode = {
   AUTH_FAILED: "ERR_AUTH_FAILED",
   /** One side requires a shared secret and the other presented none. */
   AUTH_REQUIRED: "ERR_AUTH_REQUIRED",
+  /** An address failed to authenticate too often; its connections are refused for a while. */
+  AUTH_THROTTLED: "ERR_AUTH_THROTTLED",
   /** Another live service already uses this id. */
   DUPLICATE_ID: "ERR_DUPLICATE_ID",
   /** The peer speaks a protocol version this one cannot. */
@@ -50,10 +52,27 @@ export interface ChannelErrorOptions {
 }
 
 /**
+ * Marks every {@link ChannelError}, whichever copy of this package made it. The ESM and the CJS
+ * build (or two installed copies) each have their own `ChannelError` class, so a prototype
+ * check fails across them (the dual-package hazard); a `Symbol.for` key is the same everywhere.
+ * `isChannelError` checks it; keep the key as it is, older and newer copies rely on it.
+ */
+export const CHANNEL_ERROR_BRAND: unique symbol = Symbol.for("sfn.channel.error") as never;
+
+/**
  * Base class of every error this package and the adapters raise. `code` is one of
  * {@link ErrorCode} here; adapter packages add their own `ERR_*` codes.
+ *
+ * `error instanceof ChannelError` holds for a channel error of any copy of this package (it
+ * checks {@link CHANNEL_ERROR_BRAND}); `instanceof` a subclass stays an ordinary prototype check.
  */
 export class ChannelError extends Error {
+  /** Recognises channel errors of every copy of this package, not only of this one. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== ChannelError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null && (value as { [CHANNEL_ERROR_BRAND]?: unknown })[CHANNEL_ERROR_BRAND] === true;
+  }
+
   /** Stable machine-readable code. */
   readonly code: ErrorCode | (string & {});
   /** The peer service involved, if known. */
@@ -67,11 +86,37 @@ export class ChannelError extends Error {
   }
 }
 
+// On the prototype, not enumerable: every subclass instance carries it, and no copy, spread or
+// JSON of an error shows it.
+Object.defineProperty(ChannelError.prototype, CHANNEL_ERROR_BRAND, { value: true });
+
 /** Authentication failed: wrong secret, or a secret required by one side only. */
 export class AuthError extends ChannelError {
-  constructor(code: typeof ErrorCode.AUTH_FAILED | typeof ErrorCode.AUTH_REQUIRED, message: string, options?: ChannelErrorOptions) {
+  constructor(
+    code: typeof ErrorCode.AUTH_FAILED | typeof ErrorCode.AUTH_REQUIRED | typeof ErrorCode.AUTH_THROTTLED,
+    message: string,
+    options?: ChannelErrorOptions,
+  ) {
     super(code, message, options);
     this.name = "AuthError";
+  }
+}
+
+/** Too many failed authentications from one address: its new connections are refused for `retryAfter` ms. */
+export class AuthThrottledError extends AuthError {
+  /** The remote address (IPv6: its /64 prefix). */
+  readonly address: string;
+  /** Failures counted before the ban. */
+  readonly failures: number;
+  /** How long the address is refused, in ms. */
+  readonly retryAfter: number;
+
+  constructor(message: string, address: string, failures: number, retryAfter: number, options?: ChannelErrorOptions) {
+    super(ErrorCode.AUTH_THROTTLED, message, options);
+    this.name = "AuthThrottledError";
+    this.address = address;
+    this.failures = failures;
+    this.retryAfter = retryAfter;
   }
 }
 

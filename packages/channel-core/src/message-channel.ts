@@ -1,10 +1,12 @@
 import { EventEmitter } from "node:events";
 import createDebug from "debug";
+import { AuthLimiter, PendingHandshakes, addressKey, toSecret } from "./admission.js";
 import { createInstanceId, sameSession, sessionToken } from "./auth.js";
 import { DEFAULT_BACKOFF, type Backoff } from "./backoff.js";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { Dialer, type DialerHost } from "./dialer.js";
 import {
+  AuthThrottledError,
   ChannelError,
   ClosedError,
   DuplicateIdError,
@@ -20,8 +22,8 @@ import { PeerSession } from "./peer-session.js";
 import { FrameType, type Frame, type HelloFrame, type ReadyFrame } from "./protocol/frames.js";
 import { encodeMessageBody, encodePatternsBody, encodeSequenced, headerLength, type DecodeLimits } from "./protocol/codec.js";
 import { assertPattern, assertTopic } from "./protocol/topic.js";
-import type { Transport, TransportListener } from "./transport/transport.js";
-import { WsTransport } from "./transport/ws-transport.js";
+import type { DialOptions, Transport, TransportConnection, TransportLimits, TransportListener } from "./transport/transport.js";
+import { WsTransport, checkDialOptions } from "./transport/ws-transport.js";
 import type {
   ConnectOptions,
   DefaultTopics,
@@ -101,13 +103,6 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
-function toSecret(secret: string | Uint8Array | undefined): Uint8Array | undefined {
-  if (secret === undefined) return undefined;
-  const bytes = typeof secret === "string" ? Buffer.from(secret, "utf8") : secret;
-  if (bytes.length === 0) throw new InvalidOptionError("secret must not be empty");
-  return bytes;
-}
-
 /**
  * A service's end of the mesh: a unique id, links to other services, and topic-based
  * publish/subscribe across them. Messages reach local subscribers and every linked
@@ -136,7 +131,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private readonly windowBytes: number;
   private readonly resumeTimeout: number;
   private readonly maxRemoteSubscriptions: number;
-  private readonly maxPendingHandshakes: number;
+  private readonly pendingHandshakes: PendingHandshakes<{ readonly pending: boolean; evict(): void }>;
+  private readonly authLimiter: AuthLimiter;
+  private readonly helloTimeout: number;
+  private readonly maxPreAuthBytes: number;
+  private readonly transportOf = new WeakMap<Connection, TransportConnection>();
+  private readonly dialOptions = new Map<string, DialOptions>();
   private readonly maxPeers: number;
   private readonly local = new LocalSubscriptions<AnyListener>();
   private readonly sessions = new Map<string, PeerSession>();
@@ -167,7 +167,21 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.windowBytes = positive("window.maxBytes", w.maxBytes, 16 * 1024 * 1024);
     this.resumeTimeout = positive("window.resumeTimeout", w.resumeTimeout, 30000);
     this.maxRemoteSubscriptions = positive("limits.maxRemoteSubscriptions", options.limits?.maxRemoteSubscriptions, 10000);
-    this.maxPendingHandshakes = positive("limits.maxPendingHandshakes", options.limits?.maxPendingHandshakes, 256);
+    const limits = options.limits ?? {};
+    this.pendingHandshakes = new PendingHandshakes(
+      positive("limits.maxPendingHandshakes", limits.maxPendingHandshakes, 256),
+      positive("limits.maxPendingHandshakesPerAddress", limits.maxPendingHandshakesPerAddress, 16),
+    );
+    const handshakeTimeout = positive("handshakeTimeout", options.handshakeTimeout, 10000);
+    this.helloTimeout = positive("limits.helloTimeout", limits.helloTimeout, Math.min(handshakeTimeout, 3000));
+    this.maxPreAuthBytes = positive("limits.maxPreAuthBytes", limits.maxPreAuthBytes, 64 * 1024);
+    const authBan = positive("limits.authBan", limits.authBan, 1000);
+    this.authLimiter = new AuthLimiter({
+      maxFailures: positive("limits.maxAuthFailures", limits.maxAuthFailures, 10),
+      window: positive("limits.authFailureWindow", limits.authFailureWindow, 10000),
+      ban: authBan,
+      maxBan: Math.max(authBan, positive("limits.maxAuthBan", limits.maxAuthBan, 60000)),
+    });
     this.maxPeers = positive("limits.maxPeers", options.limits?.maxPeers, 1024);
     const backoff: Backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
     positive("reconnect.initialDelay", backoff.initialDelay, 1);
@@ -180,14 +194,20 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       instance: this.instance,
       secret: toSecret(options.secret),
       maxFrameSize: positive("maxFrameSize", options.maxFrameSize, 1024 * 1024),
-      handshakeTimeout: positive("handshakeTimeout", options.handshakeTimeout, 10000),
+      handshakeTimeout,
       heartbeatInterval,
       heartbeatTimeout,
       decodeLimits,
       maxControlBytes: positive("limits.maxControlBytes", options.limits?.maxControlBytes, 1024 * 1024),
       backoff,
       admit: (conn, hello) => this.admit(conn, hello),
-      linkReady: (conn, hello, ready) => this.linkReady(conn, hello, ready),
+      linkReady: (conn, ...rest) => {
+        this.linkReady(conn, ...rest);
+        // The handshake is over: lift the transport's pre-authentication byte budget.
+        if (conn.state === "open") this.transportOf.get(conn)?.authenticated?.();
+      },
+      authFailed: (remote) => this.authFailed(remote),
+      authSucceeded: (remote) => this.authSucceeded(remote),
       linkFrame: (conn, session, frame) => this.linkFrame(conn, session, frame),
       linkClosed: (conn, reason, error) => this.linkClosed(conn, reason, error),
       linkWritable: () => this.maybeDrain(undefined),
@@ -203,21 +223,38 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
    */
   async listen(options: ListenOptions): Promise<ListenAddress> {
     this.assertOpen();
-    const listener = await this.transport.listen(options, this.limits(), (t) => {
-      if (this.closed) {
-        t.terminate();
-        return;
-      }
-      let pending = 0;
-      for (const c of this.connections) if (c.state === "handshake") pending++;
-      if (pending >= this.maxPendingHandshakes) {
-        // Unauthenticated connections cost memory before they prove anything: cap them.
-        debug("%s: %d handshakes pending, refusing %s", this.id, pending, t.remote);
-        t.terminate();
-        return;
-      }
-      this.connections.add(new Connection(this.host, t, "inbound", undefined));
-    });
+    const listener = await this.transport.listen(
+      options,
+      { ...this.limits(), helloTimeout: this.helloTimeout },
+      (t) => {
+        if (this.closed) {
+          t.terminate();
+          return;
+        }
+        // Unauthenticated connections cost memory before they prove anything: the newest is
+        // admitted and, past the caps, the oldest pending ones (of its address first) go.
+        const conn = new Connection(this.host, t, "inbound", undefined);
+        this.transportOf.set(conn, t);
+        this.connections.add(conn);
+        const evicted = this.pendingHandshakes.add(
+          {
+            get pending() {
+              return conn.state === "handshake";
+            },
+            evict: () => {
+              debug("%s: evicting the pending handshake of %s", this.id, t.remote);
+              conn.terminate();
+            },
+          },
+          addressKey(t.remote),
+        );
+        if (evicted.length > 0) debug("%s: %d pending handshake(s) evicted for %s", this.id, evicted.length, t.remote);
+      },
+      (remote) => {
+        const wait = this.authLimiter.retryAfter(addressKey(remote), Date.now());
+        return wait > 0 ? { ok: false, retryAfter: wait } : { ok: true };
+      },
+    );
     if (this.closed) {
       await listener.close();
       throw new ClosedError();
@@ -235,6 +272,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   async connect(url: string, options: ConnectOptions = {}): Promise<void> {
     this.assertOpen();
     if (this.dialers.has(url)) throw new InvalidOptionError(`already connected to ${url}`);
+    const dialOptions: DialOptions = { tls: options.tls, identity: options.identity };
+    checkDialOptions(url, dialOptions);
+    this.dialOptions.set(url, dialOptions);
     const dialer = new Dialer(this.host, url);
     this.dialers.set(url, dialer);
     try {
@@ -458,17 +498,39 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
 
   // ---- links ------------------------------------------------------------------------------
 
-  private limits(): { maxFrameSize: number; openTimeout: number } {
-    return { maxFrameSize: this.host.maxFrameSize, openTimeout: this.host.handshakeTimeout };
+  private limits(): TransportLimits {
+    return { maxFrameSize: this.host.maxFrameSize, openTimeout: this.host.handshakeTimeout, preAuthBytes: this.maxPreAuthBytes };
+  }
+
+  /** A peer at `remote` failed to prove the secret: count it, and ban the address after too many. */
+  private authFailed(remote: string): void {
+    // Dialled connections report their URL: failures of peers this side chose are not throttled.
+    if (remote.includes("://")) return;
+    const ban = this.authLimiter.failed(addressKey(remote), Date.now());
+    if (!ban) return;
+    debug("%s: %d failed authentications from %s, refusing it for %d ms", this.id, ban.failures, ban.address, ban.duration);
+    this.report(
+      new AuthThrottledError(
+        `${ban.failures} failed authentications from ${ban.address}: its connections are refused for ${ban.duration} ms`,
+        ban.address,
+        ban.failures,
+        ban.duration,
+      ),
+    );
+  }
+
+  private authSucceeded(remote: string): void {
+    if (!remote.includes("://")) this.authLimiter.succeeded(addressKey(remote));
   }
 
   private async dial(url: string, dialer: Dialer): Promise<void> {
-    const t = await this.transport.dial(url, this.limits());
+    const t = await this.transport.dial(url, this.limits(), this.dialOptions.get(url));
     if (this.closed || dialer.done) {
       t.terminate();
       return;
     }
     const conn = new Connection(this.host, t, "outbound", url);
+    this.transportOf.set(conn, t);
     this.dialerOf.set(conn, dialer);
     this.connections.add(conn);
   }
@@ -732,7 +794,11 @@ export function chunkPatterns(patterns: readonly string[], maxBytes: number): st
   return chunks;
 }
 
-/** True if `value` is a {@link ChannelError}. */
+/**
+ * True if `value` is a {@link ChannelError} of any copy of this package: the ESM and the CJS
+ * build in one process, or two installs, each have their own class, but the same brand
+ * (`CHANNEL_ERROR_BRAND` in errors.ts, a `Symbol.for` key).
+ */
 export function isChannelError(value: unknown): value is ChannelError {
-  return value instanceof ChannelError;
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[Symbol.for("sfn.channel.error")] === true;
 }

@@ -1,4 +1,6 @@
 import type { Server as HttpServer } from "node:http";
+import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from "node:https";
+import type { PeerCertificate, SecureContextOptions } from "node:tls";
 import type { ChannelError } from "./errors.js";
 import type { Transport } from "./transport/transport.js";
 
@@ -42,8 +44,22 @@ export interface HeartbeatOptions {
 export interface LimitOptions {
   /** Most subscription patterns one peer may register. @default 10000 */
   maxRemoteSubscriptions?: number;
-  /** Most connections in the middle of a handshake at once; more are closed at once. @default 256 */
+  /** Most inbound connections in the middle of a handshake at once; a newcomer beyond it evicts the oldest. @default 256 */
   maxPendingHandshakes?: number;
+  /** Most inbound connections from one address (IPv6: one /64) in the middle of a handshake; a newcomer beyond it evicts that address's oldest. @default 16 */
+  maxPendingHandshakesPerAddress?: number;
+  /** Time an inbound connection has to send its first frame (HELLO), in ms. @default min(handshakeTimeout, 3000) */
+  helloTimeout?: number;
+  /** Raw bytes a connection may send before its handshake completes (incomplete WebSocket messages included); more drops it. @default 64 KiB */
+  maxPreAuthBytes?: number;
+  /** Failed authentications from one address within `authFailureWindow` after which its connections are refused for a while. @default 10 */
+  maxAuthFailures?: number;
+  /** Window over which failed authentications are counted, in ms. @default 10000 */
+  authFailureWindow?: number;
+  /** First refusal period after too many failures, in ms; it doubles with each repeated ban, up to `maxAuthBan`. @default 1000 */
+  authBan?: number;
+  /** Longest refusal period, in ms. @default 60000 */
+  maxAuthBan?: number;
   /** Most peer sessions (linked or awaiting a resume) at once; more are refused. @default 1024 */
   maxPeers?: number;
   /** Most bytes of control frames (ACK, PONG) queued for a peer that does not read. @default 1 MiB */
@@ -54,7 +70,12 @@ export interface LimitOptions {
 export interface MessageChannelOptions {
   /** Unique id of this service in the mesh, e.g. `"web-server-1"`. */
   id: string;
-  /** Shared secret; when set, every peer must prove it knows the same secret. @default undefined */
+  /**
+   * Shared secret; when set, every peer must prove it knows the same secret. It must carry at
+   * least 128 random bits: a `Uint8Array` of 16+ bytes, or a string of 22+ characters (e.g.
+   * `randomBytes(32).toString("base64url")`); weaker values throw `InvalidOptionError`.
+   * @default undefined
+   */
   secret?: string | Uint8Array;
   /** Largest WebSocket message accepted from a peer, in bytes. @default 1 MiB */
   maxFrameSize?: number;
@@ -74,7 +95,25 @@ export interface MessageChannelOptions {
   transport?: Transport;
 }
 
-/** Where to listen: an own port, or a path on an existing HTTP server. */
+/**
+ * TLS settings of a listener: Node's `https.createServer` options (`key`, `cert`, `ca`,
+ * `requestCert`, `minVersion`, ...). With `requestCert: true` and `ca`, it is mutual TLS: every
+ * dialer must present a certificate signed by `ca`, and the service ids that certificate names
+ * (see {@link peerIdsOf}) are the only ids that dialer may claim in its handshake.
+ */
+export type ListenTlsOptions = HttpsServerOptions;
+
+/** TLS settings of a dialer (`wss://` URLs): Node's TLS client options. */
+export interface ConnectTlsOptions extends SecureContextOptions {
+  /** Server name for SNI and certificate checks. @default the URL's host */
+  servername?: string;
+  /** Refuse a server whose certificate does not verify against `ca` (or the system CAs). @default true */
+  rejectUnauthorized?: boolean;
+  /** Custom host name check of the server certificate. @default Node's `tls.checkServerIdentity` */
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
+}
+
+/** Where to listen: an own port (plain or TLS), or a path on an existing HTTP(S) server. */
 export type ListenOptions =
   | {
       /** TCP port; 0 picks a free one. */
@@ -83,10 +122,12 @@ export type ListenOptions =
       host?: string;
       /** URL path peers connect to. @default "/" (any path) */
       path?: string;
+      /** Serve `wss://` with these TLS settings. @default undefined (plain `ws://`) */
+      tls?: ListenTlsOptions;
     }
   | {
-      /** An existing HTTP server whose upgrade requests on `path` become links. */
-      server: HttpServer;
+      /** An existing HTTP or HTTPS server whose upgrade requests on `path` become links (an `https.Server` gives `wss://`). */
+      server: HttpServer | HttpsServer;
       /** URL path peers connect to. @default "/sfn-channel" */
       path?: string;
     };
@@ -110,6 +151,14 @@ export interface ListenAddress {
 export interface ConnectOptions {
   /** Give up on the first connection after this long, in ms (later reconnects never give up). @default 10000 */
   timeout?: number;
+  /** TLS settings for a `wss://` URL (`ca`, `cert`, `key`, `servername`, ...). @default undefined (system CAs) */
+  tls?: ConnectTlsOptions;
+  /**
+   * Require the server's certificate to name the peer's service id (see {@link peerIdsOf}): the
+   * handshake refuses a peer whose HELLO id the certificate does not name. Needs a `wss://` URL.
+   * @default false
+   */
+  identity?: boolean;
 }
 
 /** Options of `publish`. */

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { WebSocket } from "ws";
-import { nextEvent, until } from "@sfn/test-utils";
+import { nextEvent, otherTestSecret, testSecret, until } from "@sfn/test-utils";
 import { ErrorCode, PROTOCOL_VERSION, type ChannelError } from "../src/index.js";
 import { createDecoder, decodeFrames, encodeControl, FrameType } from "../src/internal.js";
 import { Mesh, collect } from "./helpers.js";
@@ -16,8 +16,8 @@ const errorCodes = (ch: { on(e: "error", l: (err: ChannelError) => void): unknow
 
 describe("handshake and authentication", () => {
   it("links two services that share a secret", async () => {
-    const { ch: one, url } = await mesh.listening("one", { secret: "correct horse" });
-    const two = mesh.channel("two", { secret: "correct horse" });
+    const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
+    const two = mesh.channel("two", { secret: testSecret });
     const got = collect(two, "t");
     await two.connect(url);
     await until(() => one.peers()[0]?.subscriptions === 1);
@@ -26,16 +26,16 @@ describe("handshake and authentication", () => {
   });
 
   it("refuses a wrong secret with ERR_AUTH_FAILED on both sides", async () => {
-    const { ch: one, url } = await mesh.listening("one", { secret: "right" });
+    const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
     const codes = errorCodes(one);
-    const two = mesh.channel("two", { secret: "wrong" });
+    const two = mesh.channel("two", { secret: otherTestSecret });
     await expect(two.connect(url)).rejects.toMatchObject({ code: ErrorCode.AUTH_FAILED });
     await until(() => codes.includes(ErrorCode.AUTH_FAILED));
     expect(one.peers()).toEqual([]);
   });
 
   it("refuses a peer without a secret with ERR_AUTH_REQUIRED on both sides", async () => {
-    const { ch: one, url } = await mesh.listening("one", { secret: "right" });
+    const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
     const codes = errorCodes(one);
     const two = mesh.channel("two");
     await expect(two.connect(url)).rejects.toMatchObject({ code: ErrorCode.AUTH_REQUIRED });
@@ -71,7 +71,7 @@ describe("handshake and authentication", () => {
   });
 
   it("never sends a message to a connection that has not authenticated", async () => {
-    const { ch: one, url } = await mesh.listening("one", { secret: "s" });
+    const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
     one.subscribe("t", () => {});
     const ws = new WebSocket(url);
     const received: { type: number }[] = [];

@@ -1,13 +1,13 @@
 import v8 from "node:v8";
 import vm from "node:vm";
-import { until } from "@sfn/test-utils";
+import { testSecret, until } from "@sfn/test-utils";
 import { ErrorCode, type ChannelError, type MessageChannel } from "../src/index.js";
 import { encodeControl, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue } from "../src/protocol/codec.js";
 import { FrameType, PROTOCOL_VERSION } from "../src/protocol/frames.js";
 import { Mesh, collect } from "./helpers.js";
 import { RawClient } from "./raw-client.js";
 
-const SECRET = "hunter2";
+const SECRET = testSecret;
 const mesh = new Mesh();
 let victim: MessageChannel;
 let url: string;

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { spawnService, type ServiceProcess } from "@sfn/test-utils";
+import { spawnService, testSecret, type ServiceProcess } from "@sfn/test-utils";
 import { Mesh } from "./helpers.js";
 
 const fixture = join(__dirname, "fixtures/service.ts");
@@ -12,10 +12,10 @@ afterEach(async () => {
 
 describe("the seed example across two processes", () => {
   it("rpc-server-2 (another process) receives rpc-server-1's greeting, and the reverse", async () => {
-    const { ch: one, url } = await mesh.listening("rpc-server-1", { secret: "shared" });
+    const { ch: one, url } = await mesh.listening("rpc-server-1", { secret: testSecret });
     const got: unknown[] = [];
     one.subscribe("greeting", (d) => got.push(d));
-    const two = await spawnService(fixture, ["rpc-server-2", "--connect", url, "--secret", "shared", "--subscribe", "greeting"]);
+    const two = await spawnService(fixture, ["rpc-server-2", "--connect", url, "--secret", testSecret, "--subscribe", "greeting"]);
     children.push(two);
     await two.next((m: { type?: string }) => m.type === "ready");
     const { until } = await import("@sfn/test-utils");

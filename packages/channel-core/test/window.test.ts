@@ -1,4 +1,4 @@
-import { TcpProxy, nextEvent, until } from "@sfn/test-utils";
+import { TcpProxy, nextEvent, testSecret, until } from "@sfn/test-utils";
 import { ErrorCode, type ChannelError, type DropInfo, type LinkDownInfo, type MessageChannel, type MessageChannelOptions } from "../src/index.js";
 import { encodeControl } from "../src/protocol/codec.js";
 import { FrameType } from "../src/protocol/frames.js";
@@ -96,7 +96,7 @@ describe("resume window bounds", () => {
 
 describe("a subscriber that stops reading", () => {
   it("is detected: no acknowledgement for heartbeat.timeout closes the link with ERR_SLOW_PEER", async () => {
-    const { ch: pub, url } = await mesh.listening("pub", { secret: "s", heartbeat: { interval: 50, timeout: 300 } });
+    const { ch: pub, url } = await mesh.listening("pub", { secret: testSecret, heartbeat: { interval: 50, timeout: 300 } });
     const errors: ChannelError[] = [];
     pub.on("error", (e) => errors.push(e));
     const raw = await RawClient.open(url);

@@ -1,4 +1,4 @@
-import type { ListenAddress, ListenOptions } from "../types.js";
+import type { ConnectTlsOptions, ListenAddress, ListenOptions } from "../types.js";
 
 /** Close codes a transport reports; the channel maps them to typed errors. */
 export const CloseCode = {
@@ -32,8 +32,19 @@ export interface TransportConnection {
   terminate(): void;
   /** Installs the handlers; messages that arrived earlier are delivered now. */
   attach(handlers: TransportHandlers): void;
-  /** Remote address, for logs. */
+  /** Remote address, for logs: `"address:port"` for accepted connections, the URL for dialled ones. */
   readonly remote: string;
+  /**
+   * Service ids a verified peer certificate names (mutual TLS; see `peerIdsOf`). Undefined when
+   * no certificate identity is required; when defined, the handshake must refuse a HELLO whose
+   * id is not in it.
+   */
+  readonly peerIds?: readonly string[];
+  /**
+   * The handshake is complete: lifts the pre-authentication byte budget. Until then a peer
+   * that sends more than `TransportLimits.preAuthBytes` raw bytes is dropped.
+   */
+  authenticated?(): void;
 }
 
 /** A listening endpoint. */
@@ -50,6 +61,21 @@ export interface TransportLimits {
   maxFrameSize: number;
   /** Time allowed to open a connection, in ms. */
   openTimeout: number;
+  /** Raw bytes a peer may send before `authenticated()`; more drops the socket. 0: no budget. */
+  preAuthBytes?: number;
+  /** Time an accepted connection has to deliver its first message, in ms. 0: no deadline. */
+  helloTimeout?: number;
+}
+
+/** Decides, from the remote address alone and before any protocol work, whether a connection may proceed. */
+export type AdmitAddress = (address: string) => { ok: true } | { ok: false; retryAfter: number };
+
+/** Per-dial options of a transport (TLS settings and identity checks). */
+export interface DialOptions {
+  /** TLS options for `wss://` URLs. */
+  tls?: ConnectTlsOptions;
+  /** Fill `peerIds` from the server's verified certificate. */
+  identity?: boolean;
 }
 
 /**
@@ -58,7 +84,12 @@ export interface TransportLimits {
  */
 export interface Transport {
   /** Opens a connection to `url`. */
-  dial(url: string, limits: TransportLimits): Promise<TransportConnection>;
+  dial(url: string, limits: TransportLimits, options?: DialOptions): Promise<TransportConnection>;
   /** Accepts connections and hands each to `onConnection`. */
-  listen(options: ListenOptions, limits: TransportLimits, onConnection: (conn: TransportConnection) => void): Promise<TransportListener>;
+  listen(
+    options: ListenOptions,
+    limits: TransportLimits,
+    onConnection: (conn: TransportConnection) => void,
+    admit?: AdmitAddress,
+  ): Promise<TransportListener>;
 }

@@ -1,8 +1,21 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer, type RawData } from "ws";
-import { CloseCode, type Transport, type TransportConnection, type TransportHandlers, type TransportLimits, type TransportListener } from "./transport.js";
+import { Server as TlsServer, TLSSocket } from "node:tls";
+import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from "ws";
+import { ErrorCode, InvalidOptionError, LimitExceededError, ProtocolError, TransportError } from "../errors.js";
+import { peerIdsOf } from "./identity.js";
+import {
+  CloseCode,
+  type AdmitAddress,
+  type DialOptions,
+  type Transport,
+  type TransportConnection,
+  type TransportHandlers,
+  type TransportLimits,
+  type TransportListener,
+} from "./transport.js";
 import type { ListenOptions } from "../types.js";
 
 function zeroMask(mask: Buffer): void {
@@ -15,17 +28,93 @@ function toBuffer(data: RawData): Buffer {
   return Buffer.from(data);
 }
 
+/**
+ * Caps passed to `ws` explicitly on both ends. SFN peers never fragment a message and never
+ * send WebSocket pings (heartbeats are frames of their own), so fragments and unanswered
+ * pongs are capped far below ws's defaults. The options exist since ws 8.23.0
+ * (`maxPendingAutoPongs`) and 8.21.1 (`maxFragments`, `maxBufferedChunks`, empty fragments
+ * counted); an older ws ignores unknown options silently, so {@link assertWsCaps} refuses it.
+ */
+const WS_CAPS = {
+  maxFragments: 64,
+  maxBufferedChunks: 64 * 1024,
+  autoPong: true,
+  maxPendingAutoPongs: 16,
+  allowSynchronousEvents: true,
+  closeTimeout: 2000,
+} as const;
+
+let wsChecked = false;
+
+/** Throws unless the installed `ws` knows every cap in {@link WS_CAPS}. */
+export function assertWsCaps(): void {
+  if (wsChecked) return;
+  const defaults = new WebSocketServer({ noServer: true }).options as Record<string, unknown>;
+  const missing = Object.keys(WS_CAPS).filter((k) => !(k in defaults));
+  if (missing.length > 0) {
+    throw new TransportError(`the installed "ws" is too old: it lacks ${missing.join(", ")}; @sfn/channel-core needs ws >= 8.23.0`);
+  }
+  wsChecked = true;
+}
+
+/** The raw socket under a WebSocket, counting bytes until the handshake completes. */
+class ByteBudget {
+  private left: number;
+  private readonly onData = (chunk: Buffer): void => {
+    this.left -= chunk.length;
+    if (this.left < 0) {
+      this.socket.off("data", this.onData);
+      this.exceeded();
+      this.socket.destroy();
+    }
+  };
+
+  constructor(
+    private readonly socket: Duplex,
+    budget: number,
+    already: number,
+    private readonly exceeded: () => void,
+  ) {
+    this.left = budget - already;
+    // Registered after ws's own listener: a chunk that completes the handshake lifts the
+    // budget (synchronously, through the message handlers) before it is counted here.
+    socket.on("data", this.onData);
+  }
+
+  lift(): void {
+    this.socket.off("data", this.onData);
+  }
+}
+
+interface WsConnectionInit {
+  remote: string;
+  socket: Duplex | undefined;
+  preAuthBytes: number;
+  head: number;
+  peerIds: readonly string[] | undefined;
+  /** Deadline for the first message (accepted connections), in ms; 0 for none. */
+  helloTimeout: number;
+}
+
 class WsConnection implements TransportConnection {
   readonly remote: string;
+  readonly peerIds: readonly string[] | undefined;
   private handlers: TransportHandlers | undefined;
   private early: Buffer[] = [];
   private closed: [number, string, Error | undefined] | undefined;
   private error: Error | undefined;
+  private readonly budget: ByteBudget | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly ws: WebSocket, remote: string) {
-    this.remote = remote;
+  constructor(
+    private readonly ws: WebSocket,
+    init: WsConnectionInit,
+  ) {
+    this.remote = init.remote;
+    this.peerIds = init.peerIds;
     ws.binaryType = "nodebuffer";
     ws.on("message", (data: RawData, isBinary: boolean) => {
+      clearTimeout(this.helloTimer);
       const buf = isBinary ? toBuffer(data) : Buffer.from(toBuffer(data));
       if (this.handlers) this.handlers.message(buf);
       else this.early.push(buf);
@@ -34,10 +123,25 @@ class WsConnection implements TransportConnection {
       this.error ??= err;
     });
     ws.on("close", (code: number, reason: Buffer) => {
+      clearTimeout(this.helloTimer);
+      this.budget?.lift();
       const args: [number, string, Error | undefined] = [code, reason.toString("utf8"), this.error];
       if (this.handlers) this.handlers.close(...args);
       else this.closed = args;
     });
+    if (init.socket && init.preAuthBytes > 0) {
+      this.budget = new ByteBudget(init.socket, init.preAuthBytes, init.head, () => {
+        this.error ??= new LimitExceededError(`${this.remote} sent more than ${init.preAuthBytes} bytes before completing the handshake`);
+      });
+    }
+    if (init.helloTimeout > 0) {
+      // An idle connection holds a handshake slot: it gets a short deadline for its first frame.
+      this.helloTimer = setTimeout(() => {
+        this.error ??= new ProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, `${this.remote} sent nothing within ${init.helloTimeout} ms`);
+        ws.terminate();
+      }, init.helloTimeout);
+      this.helloTimer.unref();
+    }
   }
 
   attach(handlers: TransportHandlers): void {
@@ -46,6 +150,10 @@ class WsConnection implements TransportConnection {
     this.early = [];
     for (const m of early) handlers.message(m);
     if (this.closed) handlers.close(...this.closed);
+  }
+
+  authenticated(): void {
+    this.budget?.lift();
   }
 
   send(data: Buffer, done: (error?: Error) => void): void {
@@ -77,11 +185,42 @@ function pathOf(url: string | undefined): string {
   return q === -1 ? (url ?? "/") : (url ?? "/").slice(0, q);
 }
 
-/** The default transport: one WebSocket (`ws`) per link, binary messages, no compression. */
+/** Service ids of a verified peer certificate on `socket`, or undefined without one. */
+function verifiedPeerIds(socket: Duplex | Socket | undefined): string[] | undefined {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return undefined;
+  return peerIdsOf(cert);
+}
+
+/** Refuses TLS settings that cannot apply to `url` (plain `ws://`). */
+export function checkDialOptions(url: string, options: DialOptions): void {
+  const secure = /^wss:/i.test(url);
+  if (options.tls !== undefined && !secure) {
+    throw new InvalidOptionError(`tls options were given for ${url}: use a wss:// URL, or drop the tls options`);
+  }
+  if (options.identity && !secure) throw new InvalidOptionError(`identity: true needs a wss:// URL (got ${url})`);
+  if (options.identity && options.tls?.rejectUnauthorized === false) {
+    throw new InvalidOptionError("identity: true needs a verified server certificate: rejectUnauthorized must not be false");
+  }
+}
+
+/**
+ * The default transport: one WebSocket (`ws`) per link, binary messages, no compression;
+ * `wss://` with Node's TLS options, and service ids from verified certificates (mutual TLS).
+ */
 export class WsTransport implements Transport {
-  dial(url: string, limits: TransportLimits): Promise<TransportConnection> {
+  constructor() {
+    assertWsCaps();
+  }
+
+  dial(url: string, limits: TransportLimits, options: DialOptions = {}): Promise<TransportConnection> {
     return new Promise((resolve, reject) => {
+      checkDialOptions(url, options);
       const ws = new WebSocket(url, {
+        ...WS_CAPS,
+        // @types/ws declares checkServerIdentity wrongly; ws hands these options to tls.connect as they are.
+        ...(options.tls as ClientOptions | undefined),
         maxPayload: limits.maxFrameSize,
         perMessageDeflate: false,
         handshakeTimeout: limits.openTimeout,
@@ -90,6 +229,7 @@ export class WsTransport implements Transport {
         // lets ws skip masking on send and unmasking on receive (a fifth of the CPU).
         generateMask: zeroMask,
       });
+      let socket: Duplex | undefined;
       const fail = (err: Error): void => {
         ws.removeAllListeners();
         ws.on("error", () => {});
@@ -97,20 +237,51 @@ export class WsTransport implements Transport {
         reject(err);
       };
       ws.once("error", fail);
+      ws.once("upgrade", (res: IncomingMessage) => {
+        socket = res.socket;
+      });
       ws.once("unexpected-response", (_req, res) => fail(new Error(`unexpected HTTP ${res.statusCode} from ${url}`)));
       ws.once("close", (code) => fail(new Error(`closed with code ${code} before opening`)));
       ws.once("open", () => {
         ws.removeAllListeners();
-        resolve(new WsConnection(ws, url));
+        let peerIds: string[] | undefined;
+        if (options.identity) {
+          peerIds = verifiedPeerIds(socket);
+          if (peerIds === undefined) {
+            fail(new Error(`${url} presented no verified certificate, and identity: true requires one`));
+            return;
+          }
+        }
+        resolve(new WsConnection(ws, { remote: url, socket, preAuthBytes: limits.preAuthBytes ?? 0, head: 0, peerIds, helloTimeout: 0 }));
       });
     });
   }
 
-  async listen(options: ListenOptions, limits: TransportLimits, onConnection: (conn: TransportConnection) => void): Promise<TransportListener> {
-    const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameSize, perMessageDeflate: false, clientTracking: true });
-    wss.on("error", () => {});
+  async listen(
+    options: ListenOptions,
+    limits: TransportLimits,
+    onConnection: (conn: TransportConnection) => void,
+    admit?: AdmitAddress,
+  ): Promise<TransportListener> {
     const shared = "server" in options;
-    const server: Server = shared ? options.server : createServer((_req, res) => res.writeHead(426).end("Upgrade Required"));
+    if (shared && "tls" in options && (options as { tls?: unknown }).tls !== undefined) {
+      throw new InvalidOptionError("tls cannot be combined with server: configure TLS on the server itself (https.createServer)");
+    }
+    const tls = shared ? undefined : options.tls;
+    const wss = new WebSocketServer({ ...WS_CAPS, noServer: true, maxPayload: limits.maxFrameSize, perMessageDeflate: false, clientTracking: true });
+    wss.on("error", () => {});
+    const refuse = (_req: IncomingMessage, res: import("node:http").ServerResponse): void => void res.writeHead(426).end("Upgrade Required");
+    let server: Server;
+    if (shared) server = options.server;
+    else if (tls) {
+      // Unauthenticated TLS handshakes and slow request headers are bounded like the rest of the handshake.
+      server = createHttpsServer({ handshakeTimeout: limits.openTimeout, ...tls }, refuse) as unknown as Server;
+    } else server = createServer(refuse);
+    if (!shared) {
+      server.headersTimeout = limits.openTimeout;
+      server.requestTimeout = limits.openTimeout;
+    }
+    const secure = server instanceof TlsServer;
     const wantedPath = options.path ?? (shared ? "/sfn-channel" : undefined);
 
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -120,7 +291,19 @@ export class WsTransport implements Transport {
         return;
       }
       socket.on("error", () => {});
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(new WsConnection(ws, remoteOf(req))));
+      const remote = remoteOf(req);
+      const verdict = admit?.(remote);
+      if (verdict && !verdict.ok) {
+        // Refused before any WebSocket or protocol work: an HTTP answer a dialer retries later.
+        const seconds = Math.max(1, Math.ceil(verdict.retryAfter / 1000));
+        socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${seconds}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+        return;
+      }
+      const peerIds = verifiedPeerIds(socket);
+      wss.handleUpgrade(req, socket, head, (ws) =>
+        onConnection(new WsConnection(ws, { remote, socket, preAuthBytes: limits.preAuthBytes ?? 0, head: head.length, peerIds, helloTimeout: limits.helloTimeout ?? 0 })),
+      );
     };
     server.on("upgrade", onUpgrade);
 
@@ -152,7 +335,7 @@ export class WsTransport implements Transport {
         const i = info();
         if (!i) return "";
         const host = i.family === "IPv6" ? `[${i.address}]` : i.address;
-        return `ws://${host}:${i.port}${path}`;
+        return `${secure ? "wss" : "ws"}://${host}:${i.port}${path}`;
       },
     };
 
