@@ -1,17 +1,17 @@
 import fc from "fast-check";
-import { ProtocolError } from "../errors.js";
+import { ChannelError, PayloadError, ProtocolError } from "../errors.js";
 import { createDecoder, decodeFrames, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue } from "./codec.js";
 import { FrameType } from "./frames.js";
 
 const decoder = createDecoder();
 
-/** The decoder's contract: frames, or a ProtocolError; never another exception. */
+/** The decoder's contract: frames, or a typed error (a ProtocolError, or a LimitExceededError); never another exception. */
 function decodesOrRefuses(bytes: Uint8Array): void {
   try {
     const frames = decodeFrames(decoder, bytes);
     for (const f of frames) expect(typeof f.type).toBe("number");
   } catch (e) {
-    if (!(e instanceof ProtocolError)) throw e;
+    if (!(e instanceof ProtocolError) && !(e instanceof ChannelError && e.code === "ERR_LIMIT_EXCEEDED")) throw e;
   }
 }
 
@@ -54,6 +54,24 @@ describe("frame decoder (property-based)", () => {
         }
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  it("accepts on receive whatever it lets a publisher send (the allow-list is the same on both sides)", () => {
+    const value = fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: false, withBoxedValues: false, maxDepth: 6 });
+    fc.assert(
+      fc.property(value, (v) => {
+        let body: Buffer;
+        try {
+          body = encodeMessageBody("t", v);
+        } catch (e) {
+          // The only refusal: a payload outside the allow-list, typed.
+          expect(e).toBeInstanceOf(PayloadError);
+          return;
+        }
+        expect(decodeFrames(decoder, encodeSequenced(FrameType.MSG, 1, body))).toHaveLength(1);
+      }),
+      { numRuns: 2000 },
     );
   });
 

@@ -1,4 +1,5 @@
-import { ErrorCode, ProtocolError } from "../errors.js";
+import { Packr, Unpackr, addExtension } from "msgpackr";
+import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { createDecoder, decodeFrames, encodeControl, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue as packValueForTest, toFrame } from "./codec.js";
 import { FrameType, PROTOCOL_VERSION } from "./frames.js";
 
@@ -99,9 +100,111 @@ describe("frame decoding", () => {
     expect(() => toFrame([99])).toThrow(expect.objectContaining({ code: ErrorCode.UNKNOWN_FRAME }));
   });
 
-  it("limits the patterns one frame may carry", () => {
+  it("limits the patterns one frame may carry, with the documented ERR_LIMIT_EXCEEDED", () => {
     const many = Array.from({ length: 11 }, (_, i) => `t${i}`);
-    expect(() => toFrame([FrameType.SUB, 1, many], { maxPatternsPerFrame: 10 })).toThrow(ProtocolError);
+    expect(() => toFrame([FrameType.SUB, 1, many], { maxPatternsPerFrame: 10 })).toThrow(LimitExceededError);
+    expect(() => toFrame([FrameType.SUB, 1, many], { maxPatternsPerFrame: 10 })).toThrow(expect.objectContaining({ code: ErrorCode.LIMIT_EXCEEDED }));
+    expect(toFrame([FrameType.SUB, 1, many.slice(0, 10)], { maxPatternsPerFrame: 10 })).toMatchObject({ patterns: many.slice(0, 10) });
+  });
+});
+
+describe("safe decoding: an explicit allow-list of what a peer's payload may contain", () => {
+  const decode = (b: Uint8Array) => decodeFrames(createDecoder(), b);
+  /** A MSG frame whose payload bytes are `payload`, exactly as given. */
+  const msgWith = (payload: Uint8Array): Buffer => encodeSequenced(FrameType.MSG, 1, Buffer.concat([Buffer.from([0xa1, 0x74]), payload]));
+  const refused = (bytes: Uint8Array, reason: RegExp): void => {
+    let error: unknown;
+    try {
+      decode(bytes);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect(error).toMatchObject({ code: ErrorCode.MALFORMED_FRAME });
+    expect((error as Error).message).toMatch(reason);
+  };
+
+  it("refuses structured-clone references: a few hundred bytes that stand for megabytes of shared graph", () => {
+    let graph: unknown = { leaf: "x".repeat(16) };
+    for (let i = 0; i < 20; i++) graph = [graph, graph];
+    const bomb = new Packr({ structuredClone: true }).pack(graph);
+    expect(bomb.length).toBeLessThan(400);
+    refused(msgWith(bomb), /structured-clone reference/);
+  });
+
+  it.each([
+    ["an Error", new Error("boom"), /an Error/],
+    ["a RegExp", /(a+)+$/, /a RegExp/],
+  ])("refuses %s (objects a peer should not make this process build)", (_n, value, reason) => {
+    refused(msgWith(new Packr({ moreTypes: true }).pack(value)), reason);
+  });
+
+  it("bounds bigints: 1024 bits pass, more are refused", () => {
+    const packr = new Packr({ moreTypes: true });
+    const ok = 2n ** 1000n + 7n;
+    expect(decode(msgWith(packr.pack(ok)))).toMatchObject([{ data: ok }]);
+    expect(decode(msgWith(packr.pack(-(2n ** 1000n))))).toMatchObject([{ data: -(2n ** 1000n) }]);
+    refused(msgWith(packr.pack(2n ** 80_000n)), /bigint of \d+ bytes/);
+  });
+
+  it("refuses an unknown extension, even one registered process-wide with msgpackr's addExtension", () => {
+    refused(msgWith(Buffer.from([0xd4, 0x01, 0x00])), /extension type 1/);
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    addExtension({ Class: Point, type: 0x2a, write: (p: Point) => p.x, read: (x: number) => new Point(x) });
+    const bytes = new Packr({ moreTypes: true }).pack(new Point(3));
+    expect(new Unpackr().unpack(bytes)).toBeInstanceOf(Point);
+    refused(msgWith(bytes), /extension type 42/);
+    expect(() => encodeMessageBody("t", new Point(1))).toThrow(PayloadError);
+  });
+
+  it("refuses two-byte record ids, bundled strings and the never-used byte", () => {
+    refused(msgWith(Buffer.from([0xd5, 0x72, 0x40, 0x00, 0x90])), /two-byte record ids/);
+    refused(msgWith(new Packr({ bundleStrings: true }).pack({ a: "bundled string value" })), /bundled strings/);
+    refused(msgWith(Buffer.from([0xc1])), /0xc1/);
+  });
+
+  it("bounds nesting depth", () => {
+    const nest = (n: number): unknown => (n === 0 ? 1 : [nest(n - 1)]);
+    expect(decode(msgWith(packValueForTest(nest(100))))).toHaveLength(1);
+    refused(msgWith(packValueForTest(nest(200))), /nesting deeper than 128/);
+  });
+
+  it("bounds distinct record shapes msgpackr would compile, but not one shape used many times", () => {
+    // Each shape read four times makes msgpackr compile a reader for it.
+    const shapes = (n: number, distinct: boolean): Buffer =>
+      Buffer.concat(
+        Array.from({ length: n }, (_, i) =>
+          encodeSequenced(FrameType.MSG, i + 1, encodeMessageBody("t", Array.from({ length: 4 }, () => ({ [distinct ? `k${i}` : "k"]: 1 })))),
+        ),
+      );
+    expect(decode(shapes(5000, false))).toHaveLength(5000);
+    expect(decode(shapes(900, true))).toHaveLength(900);
+    refused(shapes(2000, true), /distinct record shapes/);
+  });
+
+  it("decodes what the encoder writes: Date (incl. invalid), Set, Map, undefined, typed arrays", () => {
+    const data = { d: new Date(1700000000123), s: new Set([1, [2]]), m: new Map([[{ k: 1 }, "v"]]), u: undefined };
+    const [frame] = decode(encodeSequenced(FrameType.MSG, 1, encodeMessageBody("t", { ...data, bad: new Date(NaN) })));
+    const { bad, ...rest } = (frame as { data: typeof data & { bad: Date } }).data;
+    expect(rest).toEqual(data);
+    expect(bad.getTime()).toBeNaN();
+    // Typed arrays as msgpackr writes them (Float32Array [1], ArrayBuffer [1, 2]); built by hand
+    // because jest's realm hides test-made typed arrays from msgpackr's instanceof checks.
+    const [typed] = decode(msgWith(Buffer.from("92c70574070000803fc70374100102", "hex")));
+    const [f, ab] = (typed as { data: [Float32Array, ArrayBuffer] }).data;
+    expect([Object.prototype.toString.call(f), ...f]).toEqual(["[object Float32Array]", 1]);
+    expect([Object.prototype.toString.call(ab), ...new Uint8Array(ab)]).toEqual(["[object ArrayBuffer]", 1, 2]);
+    refused(msgWith(Buffer.from("c70374630102", "hex")), /typed array of unknown kind 99/);
+  });
+
+  it("refuses, at publish time, what peers would refuse (ERR_PAYLOAD, before anything is sent)", () => {
+    expect(() => encodeMessageBody("t", { e: new Error("x") })).toThrow(PayloadError);
+    expect(() => encodeMessageBody("t", /x/)).toThrow(PayloadError);
+    expect(() => encodeMessageBody("t", 2n ** 2000n)).toThrow(PayloadError);
+    const deep = JSON.parse("[".repeat(300) + "]".repeat(300)) as unknown;
+    expect(() => encodeMessageBody("t", deep)).toThrow(PayloadError);
   });
 });
 

@@ -1,7 +1,8 @@
 import { Packr, Unpackr } from "msgpackr";
-import { ErrorCode, PayloadError, ProtocolError } from "../errors.js";
+import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { FrameType, type ControlFrame, type Frame } from "./frames.js";
 import { MAX_TOPIC_LENGTH } from "./topic.js";
+import { DEFAULT_VALUE_LIMITS, UnsafeValueError, checkValues, type ValueLimits } from "./value-guard.js";
 
 /*
  * Payloads are packed in msgpackr's record mode: a plain object becomes a self-describing
@@ -13,19 +14,25 @@ const PACK_OPTIONS = { useRecords: true, moreTypes: true, useBigInt64: true, int
 
 const packr = new Packr(PACK_OPTIONS);
 
-/** A decoder for one connection: record definitions sent by one peer never leak into another's frames. */
+/**
+ * A decoder for one connection: record definitions sent by one peer never leak into another's
+ * frames. What a peer's bytes may contain is decided by {@link checkValues} before this
+ * decoder runs (msgpackr's extensions are process-global); structured clones are also off here.
+ */
 export function createDecoder(): Unpackr {
-  return new Unpackr({ ...PACK_OPTIONS, mapsAsObjects: false });
+  return new Unpackr({ ...PACK_OPTIONS, mapsAsObjects: false, structuredClone: false });
 }
 
 /** Limits applied while decoding a peer's frames. */
 export interface DecodeLimits {
   /** Most patterns one SUB/UNSUB frame may carry. */
   maxPatternsPerFrame: number;
+  /** What values may contain (extensions, depth, bigint size, record shapes). */
+  values?: ValueLimits;
 }
 
 /** Default decoding limits. */
-export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPatternsPerFrame: 10_000 };
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPatternsPerFrame: 10_000, values: DEFAULT_VALUE_LIMITS };
 
 /** Packs a value (a payload, a topic, a pattern list) to MessagePack. */
 export function packValue(value: unknown): Buffer {
@@ -121,6 +128,12 @@ export function encodeMessageBody(topic: string, data: unknown): Buffer {
     return out.subarray(0, t.length + head + n);
   }
   const v = packValue(data);
+  try {
+    // Peers refuse what is outside the allow-list; refuse it here, before anything is sent.
+    checkValues(v);
+  } catch (cause) {
+    throw new PayloadError(`payload cannot be sent: ${(cause as Error).message}`, { cause });
+  }
   const out = Buffer.allocUnsafe(t.length + v.length);
   t.copy(out, 0);
   v.copy(out, t.length);
@@ -188,7 +201,10 @@ function isShortString(v: unknown, max: number): v is string {
 
 function patterns(v: unknown, limits: DecodeLimits): string[] {
   if (!Array.isArray(v)) throw malformed("pattern list is not an array");
-  if (v.length > limits.maxPatternsPerFrame) throw malformed(`pattern list longer than ${limits.maxPatternsPerFrame}`);
+  if (v.length > limits.maxPatternsPerFrame) {
+    // Well-formed but past a configured bound: the documented limit error, not a malformed frame.
+    throw new LimitExceededError(`one frame carries ${v.length} patterns, more than ${limits.maxPatternsPerFrame}`);
+  }
   for (const p of v) {
     if (typeof p !== "string" || p.length === 0 || p.length > MAX_TOPIC_LENGTH) throw malformed("pattern is not a valid string");
   }
@@ -267,8 +283,10 @@ export function decodeFrames(decoder: Unpackr, data: Uint8Array, limits: DecodeL
   if (data.length === 0) throw malformed("empty message");
   let values: unknown[];
   try {
+    checkValues(data, limits.values ?? DEFAULT_VALUE_LIMITS);
     values = decoder.unpackMultiple(data) as unknown[];
   } catch (cause) {
+    if (cause instanceof UnsafeValueError) throw malformed(`message refused: ${cause.message}`, cause);
     throw malformed(`message is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
   }
   const frames: Frame[] = new Array(values.length);
