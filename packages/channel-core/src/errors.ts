@@ -68,7 +68,7 @@ export const CHANNEL_ERROR_BRAND: unique symbol = Symbol.for("sfn.channel.error"
  */
 export class ChannelError extends Error {
   /** Recognises channel errors of every copy of this package, not only of this one. */
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     if (this !== ChannelError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === "object" && value !== null && (value as { [CHANNEL_ERROR_BRAND]?: unknown })[CHANNEL_ERROR_BRAND] === true;
   }
