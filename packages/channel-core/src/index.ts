@@ -16,6 +16,7 @@ export { MessageChannel, isChannelError } from "./message-channel.js";
 export type { CloseOptions } from "./message-channel.js";
 export {
   AuthError,
+  AuthThrottledError,
   ChannelError,
   ClosedError,
   ConnectError,
@@ -34,10 +35,12 @@ export type { ChannelErrorOptions } from "./errors.js";
 export { PROTOCOL_VERSION } from "./protocol/frames.js";
 export { RESERVED_PREFIX, matchTopic } from "./protocol/topic.js";
 export { WsTransport } from "./transport/ws-transport.js";
-export type { Transport, TransportConnection, TransportHandlers, TransportLimits, TransportListener } from "./transport/transport.js";
+export { SERVICE_URI_PREFIX, peerIdsOf } from "./transport/identity.js";
+export type { AdmitAddress, DialOptions, Transport, TransportConnection, TransportHandlers, TransportLimits, TransportListener } from "./transport/transport.js";
 export type { PatternData, PatternTemplate, TopicsMatching } from "./typed-topics.js";
 export type {
   ConnectOptions,
+  ConnectTlsOptions,
   DefaultTopics,
   DropInfo,
   DropReason,
@@ -49,6 +52,7 @@ export type {
   LinkUpInfo,
   ListenAddress,
   ListenOptions,
+  ListenTlsOptions,
   Listener,
   MessageChannelEvents,
   MessageChannelOptions,

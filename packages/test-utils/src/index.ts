@@ -3,4 +3,5 @@ export { TcpProxy } from "./tcp-proxy.js";
 export { spawnService, type ServiceProcess } from "./service-process.js";
 export { nextEvent, until, withTimeout } from "./wait.js";
 export { otherTestSecret, testSecret } from "./secrets.js";
+export { createTestCa, type LeafOptions, type TestCa, type TestCert } from "./certs.js";
 export { ChainRunner, serveChains, type ChainResult, type ChainStep } from "./chain-runner.js";
