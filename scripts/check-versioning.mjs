@@ -12,13 +12,28 @@
 //
 // Usage: node scripts/check-versioning.mjs (after `pnpm install` and `pnpm build`).
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const GROUP = ["@sfn/channel-core", "@sfn/channel-ws", "@sfn/channel-sse"];
-const DIRS = { "@sfn/channel-core": "packages/channel-core", "@sfn/channel-ws": "packages/channel-ws", "@sfn/channel-sse": "packages/channel-sse" };
+const DIRS = {
+  "@sfn/channel-core": "packages/channel-core",
+  "@sfn/channel-ws": "packages/channel-ws",
+  "@sfn/channel-sse": "packages/channel-sse",
+};
 const ADAPTERS = ["@sfn/channel-ws", "@sfn/channel-sse"];
 const ALLOWED_TOP = new Set(["package.json", "README.md", "LICENSE", "CHANGELOG.md"]);
 const changesetBin = join(root, "node_modules/.bin/changeset");
@@ -32,8 +47,10 @@ const fail = (msg) => {
 const check = (cond, msg) => (cond ? ok(msg) : fail(msg));
 
 const tmp = mkdtempSync(join(tmpdir(), "sfn-versioning-"));
-const run = (cmd, args, cwd, env = {}) => spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0", ...env } });
-const git = (args, cwd = tmp) => execFileSync("git", ["-c", "user.email=check@sfn.invalid", "-c", "user.name=check-versioning", ...args], { cwd, stdio: "pipe" });
+const run = (cmd, args, cwd, env = {}) =>
+  spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0", ...env } });
+const git = (args, cwd = tmp) =>
+  execFileSync("git", ["-c", "user.email=check@sfn.invalid", "-c", "user.name=check-versioning", ...args], { cwd, stdio: "pipe" });
 const readJson = (p) => JSON.parse(readFileSync(p, "utf8"));
 const version = (name) => readJson(join(tmp, DIRS[name], "package.json")).version;
 
@@ -67,12 +84,21 @@ try {
   const license = readFileSync(join(root, "LICENSE"), "utf8");
   for (const name of GROUP) {
     const dir = join(tmp, DIRS[name]);
-    check(existsSync(join(dir, "LICENSE")) && readFileSync(join(dir, "LICENSE"), "utf8") === license, `${name}: LICENSE is the root LICENSE`);
+    check(
+      existsSync(join(dir, "LICENSE")) && readFileSync(join(dir, "LICENSE"), "utf8") === license,
+      `${name}: LICENSE is the root LICENSE`,
+    );
     check(existsSync(join(dir, "README.md")) && existsSync(join(dir, "CHANGELOG.md")), `${name}: README.md and CHANGELOG.md exist`);
     const pkg = readJson(join(dir, "package.json"));
     check(pkg.scripts?.prepublishOnly === "node ../../scripts/publish-guard.mjs", `${name}: prepublishOnly runs the publish guard`);
-    check(pkg.publishConfig?.access === "public" && pkg.publishConfig?.provenance === true, `${name}: publishConfig has public access and provenance`);
-    check(pkg.repository?.directory === DIRS[name] && !!pkg.homepage && !!pkg.bugs?.url, `${name}: repository (with directory), homepage and bugs`);
+    check(
+      pkg.publishConfig?.access === "public" && pkg.publishConfig?.provenance === true,
+      `${name}: publishConfig has public access and provenance`,
+    );
+    check(
+      pkg.repository?.directory === DIRS[name] && !!pkg.homepage && !!pkg.bugs?.url,
+      `${name}: repository (with directory), homepage and bugs`,
+    );
   }
 
   // ---- 1. the publish guard, exercised through the real clients with --dry-run.
@@ -82,7 +108,8 @@ try {
     client === "npm"
       ? run("npm", ["publish", "--dry-run", "--ignore-scripts=false"], probe)
       : run("pnpm", ["publish", "--dry-run", "--no-git-checks"], probe);
-  const refused = (r, why) => r.status !== 0 && `${r.stdout}${r.stderr}`.includes("publish refused") && `${r.stdout}${r.stderr}`.includes(why);
+  const refused = (r, why) =>
+    r.status !== 0 && `${r.stdout}${r.stderr}`.includes("publish refused") && `${r.stdout}${r.stderr}`.includes(why);
   let r = publish("npm");
   check(refused(r, "publish with pnpm"), "npm publish is refused (it would ship workspace: ranges)");
   r = publish("pnpm");
@@ -142,7 +169,11 @@ try {
       const now = version(name);
       check(now === expected, `changeset version: ${name} ${before[name]} -> ${now}`);
       check(now.split(".")[0] === before[name].split(".")[0] || bump === "major", `${name}: no new major without a major changeset`);
-      if (bump !== "none") check(readFileSync(join(tmp, DIRS[name], "CHANGELOG.md"), "utf8").includes(`## ${now}`), `${name}: CHANGELOG.md has a ${now} section`);
+      if (bump !== "none")
+        check(
+          readFileSync(join(tmp, DIRS[name], "CHANGELOG.md"), "utf8").includes(`## ${now}`),
+          `${name}: CHANGELOG.md has a ${now} section`,
+        );
     }
 
     const packDir = join(tmp, ".packed");
@@ -157,15 +188,24 @@ try {
       const packed = JSON.parse(r.stdout);
       const names = packed.files.map((f) => f.path);
       const stray = names.filter((p) => !ALLOWED_TOP.has(p) && !p.startsWith("dist/"));
-      check(stray.length === 0, `${name} tarball: only package.json, README.md, LICENSE, CHANGELOG.md and dist/${stray.length ? ` (also: ${stray.join(", ")})` : ""}`);
+      check(
+        stray.length === 0,
+        `${name} tarball: only package.json, README.md, LICENSE, CHANGELOG.md and dist/${stray.length ? ` (also: ${stray.join(", ")})` : ""}`,
+      );
       const missing = [...ALLOWED_TOP].filter((f) => !names.includes(f));
-      check(missing.length === 0 && names.some((p) => p.startsWith("dist/")), `${name} tarball: holds ${[...ALLOWED_TOP].join(", ")} and dist/${missing.length ? ` (missing: ${missing.join(", ")})` : ""}`);
+      check(
+        missing.length === 0 && names.some((p) => p.startsWith("dist/")),
+        `${name} tarball: holds ${[...ALLOWED_TOP].join(", ")} and dist/${missing.length ? ` (missing: ${missing.join(", ")})` : ""}`,
+      );
       const manifest = JSON.parse(execFileSync("tar", ["-xzOf", packed.filename, "package/package.json"], { encoding: "utf8" }));
       check(!JSON.stringify(manifest).includes("workspace:"), `${name} packed manifest: no workspace: range left`);
       check(manifest.version === expected, `${name} packed manifest: version ${manifest.version}`);
       if (ADAPTERS.includes(name)) {
         const peer = manifest.peerDependencies?.["@sfn/channel-core"];
-        check(peer === version("@sfn/channel-core"), `${name} packed manifest: peer @sfn/channel-core is exactly "${peer}" (the core of this release)`);
+        check(
+          peer === version("@sfn/channel-core"),
+          `${name} packed manifest: peer @sfn/channel-core is exactly "${peer}" (the core of this release)`,
+        );
         check(!manifest.dependencies?.["@sfn/channel-core"], `${name} packed manifest: core is a peer, not a dependency`);
       }
     }

@@ -33,7 +33,9 @@ if (!agent.startsWith("pnpm/")) {
   }
   if (dirty) {
     const lines = dirty.trimEnd().split("\n");
-    problems.push(`the git tree is dirty (${lines.length} path${lines.length === 1 ? "" : "s"}: ${lines.slice(0, 5).join(", ")}${lines.length > 5 ? ", …" : ""}): commit or remove them first`);
+    problems.push(
+      `the git tree is dirty (${lines.length} path${lines.length === 1 ? "" : "s"}: ${lines.slice(0, 5).join(", ")}${lines.length > 5 ? ", …" : ""}): commit or remove them first`,
+    );
   }
 }
 

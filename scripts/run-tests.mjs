@@ -17,7 +17,10 @@ rmSync(results, { recursive: true, force: true });
 const reachable = (port, host = "127.0.0.1") =>
   new Promise((resolve) => {
     const s = connect(port, host);
-    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once("error", () => resolve(false));
   });
 
@@ -37,11 +40,15 @@ async function ensureRedis() {
     return;
   }
   if (spawnSync("redis-server", ["--version"]).status !== 0) {
-    console.error("Redis is needed by the Socket.IO cluster-adapter tests: set REDIS_URL, run one on 127.0.0.1:6379, or install redis-server.");
+    console.error(
+      "Redis is needed by the Socket.IO cluster-adapter tests: set REDIS_URL, run one on 127.0.0.1:6379, or install redis-server.",
+    );
     return;
   }
   const port = await freePort();
-  privateRedis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  privateRedis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
   for (let i = 0; i < 100 && !(await reachable(port)); i++) await new Promise((r) => setTimeout(r, 50));
   process.env.REDIS_URL = `redis://127.0.0.1:${port}`;
   console.log(`started a private redis-server for the tests on port ${port}`);

@@ -8,6 +8,8 @@ export const ErrorCode = {
   AUTH_REQUIRED: "ERR_AUTH_REQUIRED",
   /** An address failed to authenticate too often; its connections are refused for a while. */
   AUTH_THROTTLED: "ERR_AUTH_THROTTLED",
+  /** The service id a peer claimed is not one its verified TLS certificate names (mutual TLS). */
+  IDENTITY: "ERR_IDENTITY",
   /** Another live service already uses this id. */
   DUPLICATE_ID: "ERR_DUPLICATE_ID",
   /** The peer speaks a protocol version this one cannot. */
@@ -69,6 +71,7 @@ export const CHANNEL_ERROR_BRAND: unique symbol = Symbol.for("sfn.channel.error"
 export class ChannelError extends Error {
   /** Recognises channel errors of every copy of this package, not only of this one. */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of `instanceof`: a subclass keeps the prototype check.
     if (this !== ChannelError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === "object" && value !== null && (value as { [CHANNEL_ERROR_BRAND]?: unknown })[CHANNEL_ERROR_BRAND] === true;
   }
@@ -93,7 +96,7 @@ Object.defineProperty(ChannelError.prototype, CHANNEL_ERROR_BRAND, { value: true
 /** Authentication failed: wrong secret, or a secret required by one side only. */
 export class AuthError extends ChannelError {
   constructor(
-    code: typeof ErrorCode.AUTH_FAILED | typeof ErrorCode.AUTH_REQUIRED | typeof ErrorCode.AUTH_THROTTLED,
+    code: typeof ErrorCode.AUTH_FAILED | typeof ErrorCode.AUTH_REQUIRED | typeof ErrorCode.AUTH_THROTTLED | typeof ErrorCode.IDENTITY,
     message: string,
     options?: ChannelErrorOptions,
   ) {
@@ -230,6 +233,7 @@ export function errorFromWire(code: string, message: string, peer: string | unde
   switch (code) {
     case ErrorCode.AUTH_FAILED:
     case ErrorCode.AUTH_REQUIRED:
+    case ErrorCode.IDENTITY:
       return new AuthError(code, text, options);
     case ErrorCode.DUPLICATE_ID:
       return new DuplicateIdError(text, options);

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import createDebug from "debug";
 import { AuthLimiter, PendingHandshakes, addressKey, toSecret } from "./admission.js";
-import { createInstanceId, sameSession, sessionToken } from "./auth.js";
+import { createInstanceId } from "./auth.js";
 import { DEFAULT_BACKOFF, type Backoff } from "./backoff.js";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { Dialer, type DialerHost } from "./dialer.js";
@@ -150,6 +150,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private pendingDrops = new Map<string, DropInfo>();
   private volatileBlocked = false;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Set while `close` waits for peers to acknowledge what was published. */
+  private drained: (() => void) | undefined;
 
   constructor(options: MessageChannelOptions) {
     super();
@@ -200,7 +203,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       decodeLimits,
       maxControlBytes: positive("limits.maxControlBytes", options.limits?.maxControlBytes, 1024 * 1024),
       backoff,
-      admit: (conn, hello) => this.admit(conn, hello),
+      resumable: (peer) => this.resumable(peer),
       linkReady: (conn, ...rest) => {
         this.linkReady(conn, ...rest);
         // The handshake is over: lift the transport's pre-authentication byte budget.
@@ -213,6 +216,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       linkWritable: () => this.maybeDrain(undefined),
       dial: (url, dialer) => this.dial(url, dialer),
       linkDown: (peer) => this.waitForDown(peer),
+      isUp: (peer) => this.sessions.get(peer)?.connection !== undefined,
       report: (error) => this.report(error),
     };
   }
@@ -271,7 +275,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
    */
   async connect(url: string, options: ConnectOptions = {}): Promise<void> {
     this.assertOpen();
-    if (this.dialers.has(url)) throw new InvalidOptionError(`already connected to ${url}`);
+    if (this.dialers.get(url)?.done === false) throw new InvalidOptionError(`already connected to ${url}`);
     const dialOptions: DialOptions = { tls: options.tls, identity: options.identity };
     checkDialOptions(url, dialOptions);
     this.dialOptions.set(url, dialOptions);
@@ -346,9 +350,13 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
    * Ends every link (after giving peers up to `drainTimeout` to acknowledge what was
    * published) and every listener. Resolves when all is released.
    */
-  async close(options: CloseOptions = {}): Promise<void> {
-    if (this.closed) return;
-    const drainTimeout = options.drainTimeout ?? 2000;
+  close(options: CloseOptions = {}): Promise<void> {
+    // Every call gets the same promise: the first call's options apply.
+    this.closing ??= this.shutdown(options.drainTimeout ?? 2000);
+    return this.closing;
+  }
+
+  private async shutdown(drainTimeout: number): Promise<void> {
     await this.drainWindows(drainTimeout);
     this.closed = true;
     for (const d of this.dialers.values()) d.stop(new ClosedError());
@@ -535,56 +543,100 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.connections.add(conn);
   }
 
-  private admit(conn: Connection, hello: HelloFrame): { token: Uint8Array | null; received: number } | ChannelError {
-    const s = this.sessions.get(hello.id);
-    if (s?.connection && s.connection !== conn && s.instance !== hello.instance) {
-      return new DuplicateIdError(`service id "${hello.id}" is already linked to another running instance`, { peer: hello.id });
-    }
-    if (!s && this.sessions.size >= this.maxPeers) {
-      return new LimitExceededError(`service "${this.id}" already has ${this.maxPeers} peers`, { peer: hello.id });
-    }
-    return s && s.instance === hello.instance && s.token ? { token: s.token, received: s.received } : { token: null, received: 0 };
+  /** The session this side holds for `peer`, offered for a resume in a dialer's READY. */
+  private resumable(peer: string): { key: Uint8Array; received: number } | undefined {
+    const s = this.sessions.get(peer);
+    return s?.key ? { key: s.key, received: s.received } : undefined;
   }
 
-  private linkReady(conn: Connection, hello: HelloFrame, ready: ReadyFrame): void {
+  /**
+   * The verified peer's READY arrived on `conn`: resume its session or start a new one, or
+   * refuse the connection (docs/protocol.md, "Admission"). Resuming a session, and replacing
+   * its live connection, both need proof of the session's key.
+   */
+  private linkReady(conn: Connection, ready: ReadyFrame): void {
+    const hello = conn.peer as HelloFrame;
+    const id = hello.id;
     if (this.closed) {
       conn.close("closed", "close");
       return;
     }
-    const existing = this.sessions.get(hello.id);
+    const existing = this.sessions.get(id);
+    const key = existing?.key;
+    // The acceptor checks the dialer's MAC here; a dialer's Connection already checked the
+    // acceptor's MAC against the key it offered, which must still be this session's.
+    const proven =
+      key != null &&
+      existing?.instance === ready.instance &&
+      (conn.direction === "inbound" ? conn.resumeProven(key, ready) : ready.resume !== null && conn.offeredKey === key);
+    if (conn.direction === "outbound" && ready.resume !== null && !proven) {
+      // The acceptor resumed a session this side no longer holds: start over on a new connection.
+      conn.close("superseded", "superseded");
+      return;
+    }
     const current = existing?.connection;
     if (existing && current && current !== conn) {
-      if (existing.instance !== hello.instance) {
-        conn.fail(new DuplicateIdError(`service id "${hello.id}" is already linked to another running instance`, { peer: hello.id }));
+      if (!proven) {
+        // A live link is never replaced on a newcomer's word.
+        if (conn.direction === "outbound") {
+          // Our own dial met the link the peer opened to us (simultaneous dials): keep that one.
+          conn.close("superseded", "superseded");
+        } else {
+          // The same instance from the other direction is what simultaneous dials look like:
+          // refused all the same, but not reported as an error.
+          const race = existing.instance === ready.instance && current.direction === "outbound";
+          const why = race ? "its link to this service is already open" : "is already linked to another running instance";
+          conn.fail(new DuplicateIdError(`service id "${id}" ${why}; a second connection must prove the session's key`, { peer: id }), !race);
+        }
         return;
       }
-      // Two connections between the same two instances: a stale one being replaced, or both
-      // sides dialling each other. Keep the newer of a same-direction pair; across directions
-      // keep the one dialled by the smaller id, so both sides make the same choice.
-      const keepNew = current.direction === conn.direction || (conn.direction === "outbound") === this.id < hello.id;
+      // Two proven connections of one session: a stale one being replaced, or both sides
+      // dialling each other. Keep the newer of a same-direction pair; across directions keep
+      // the one dialled by the smaller id, so both sides make the same choice.
+      const keepNew = current.direction === conn.direction || (conn.direction === "outbound") === this.id < id;
       if (!keepNew) {
-        conn.close("superseded");
+        conn.close("superseded", "superseded");
         return;
       }
       existing.connection = undefined;
-      current.close("superseded");
-    }
-    const s = existing ?? new PeerSession(hello.id);
-    const resumed = sameSession(conn.offeredToken, ready.session) && s.instance === hello.instance;
-    if (resumed) {
-      if (ready.received > s.lastSeq) {
-        conn.fail(new ProtocolError(ErrorCode.MALFORMED_FRAME, `peer acknowledged frame ${ready.received} that was never sent`, { peer: hello.id }));
-        return;
+      current.close("superseded", "superseded");
+    } else if (!current) {
+      // Both sides dialled each other and no link is open yet: the same tie-break, against a
+      // connection whose peer has already proven itself.
+      for (const other of this.connections) {
+        if (
+          other !== conn &&
+          other.state === "handshake" &&
+          other.peerVerified &&
+          other.peerId === id &&
+          other.direction !== conn.direction &&
+          (other.direction === "outbound") === this.id < id
+        ) {
+          conn.close("superseded", "superseded");
+          return;
+        }
       }
+    }
+    if (!existing && this.sessions.size >= this.maxPeers) {
+      conn.fail(new LimitExceededError(`service "${this.id}" already has ${this.maxPeers} peers`, { peer: id }));
+      return;
+    }
+    const s = existing ?? new PeerSession(id);
+    if (proven && ready.received > s.lastSeq) {
+      conn.fail(new ProtocolError(ErrorCode.MALFORMED_FRAME, `peer acknowledged frame ${ready.received} that was never sent`, { peer: id }));
+      return;
+    }
+    // The acceptor answers only now, once it has decided: READY reveals its instance.
+    if (conn.direction === "inbound") conn.sendReady(proven ? key : null, proven ? s.received : 0);
+    const resumed = proven;
+    if (resumed) {
       s.acknowledge(ready.received);
       s.sentIndex = 0;
       s.stats.resent += s.messages;
       s.stats.resumes++;
     } else {
-      const restarted = s.instance !== "" && s.instance !== hello.instance;
-      const dialerNonce = conn.direction === "outbound" ? conn.nonce : hello.nonce;
-      const acceptorNonce = conn.direction === "outbound" ? hello.nonce : conn.nonce;
-      const lost = s.reset(sessionToken(dialerNonce, acceptorNonce), hello.instance);
+      const restarted = s.instance !== "" && s.instance !== ready.instance;
+      const lost = s.reset(conn.key ?? null, ready.instance);
       if (lost > 0) this.drop(s.id, lost, restarted ? "peer-restarted" : "peer-gone");
       this.congested.delete(s);
       s.congested = false;
@@ -620,6 +672,8 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     if (!conn) return;
     debug("%s: link to %s up (%s, %s)", this.id, s.id, conn.direction, resumed ? "resumed" : "new session");
     this.dialerOf.get(conn)?.up(s.id);
+    // A dialer whose own connection lost a simultaneous-dial tie-break is linked all the same.
+    for (const d of this.dialers.values()) if (d.peer === s.id) d.up(s.id);
     this.emit("link:up", { peer: s.id, resumed, direction: conn.direction, url: conn.url });
     this.maybeDrain(s);
   }
@@ -631,6 +685,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
         if (s.acknowledge(frame.seq) > 0) conn.noteProgress();
         this.maybeUp(s);
         this.maybeDrain(s);
+        this.checkDrained();
         return;
       case FrameType.MSG:
         if (frame.seq !== 0 && !this.accept(conn, s, frame.seq)) return;
@@ -674,6 +729,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
 
   private linkClosed(conn: Connection, reason: LinkDownReason, error: ChannelError | undefined): void {
     this.connections.delete(conn);
+    const peerId = conn.peerId;
+    if (error?.code === ErrorCode.DUPLICATE_ID && conn.direction === "outbound" && peerId !== undefined && peerId !== this.id && this.sessions.get(peerId)?.connection) {
+      // Refused because the peer's own connection to us is the link (simultaneous dials).
+      reason = "superseded";
+      error = undefined;
+    }
     if (error) this.report(error);
     const s = conn.session;
     if (s && s.connection === conn) {
@@ -689,8 +750,14 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       this.downWaiters.delete(s.id);
       waiters?.forEach((w) => w());
     }
-    this.dialerOf.get(conn)?.down(reason, error);
+    const dialer = this.dialerOf.get(conn);
+    if (dialer) {
+      dialer.down(reason, error, peerId);
+      // A dialer that gave up (the peer disconnected us, or refused for good) frees its URL.
+      if (dialer.done && this.dialers.get(dialer.url) === dialer) this.dialers.delete(dialer.url);
+    }
     this.gone.get(conn)?.();
+    this.checkDrained();
   }
 
   private endSession(s: PeerSession, reason: DropReason): void {
@@ -716,13 +783,28 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     });
   }
 
-  private async drainWindows(timeout: number): Promise<void> {
-    const busy = (): boolean => [...this.sessions.values()].some((s) => s.connection && s.windowLength > 0);
-    if (!busy()) return;
-    const deadline = Date.now() + timeout;
-    while (busy() && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+  /** True while a linked peer has not acknowledged everything sent to it. */
+  private windowsBusy(): boolean {
+    for (const s of this.sessions.values()) if (s.connection && s.windowLength > 0) return true;
+    return false;
+  }
+
+  /** Resolves once no open link has unacknowledged frames (checked on every ACK and link loss), or after `timeout`. */
+  private drainWindows(timeout: number): Promise<void> {
+    if (!this.windowsBusy()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.drained = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, timeout);
+      this.drained = done;
+    });
+  }
+
+  private checkDrained(): void {
+    if (this.drained && !this.windowsBusy()) this.drained();
   }
 
   // ---- reporting --------------------------------------------------------------------------

@@ -53,7 +53,13 @@ test("instanceof ChannelError holds across the builds; instanceof a subclass sta
       otherSubclass: fromEsm instanceof esm.AuthError,
       code: fromCjs.code,
     }));`);
-  expect(r).toEqual({ cjsInstanceofEsm: true, esmInstanceofCjs: true, sameBuildSubclass: true, otherSubclass: false, code: "ERR_SUBSCRIBER" });
+  expect(r).toEqual({
+    cjsInstanceofEsm: true,
+    esmInstanceofCjs: true,
+    sameBuildSubclass: true,
+    otherSubclass: false,
+    code: "ERR_SUBSCRIBER",
+  });
 });
 
 test("nothing else passes for a channel error", () => {
@@ -64,5 +70,9 @@ test("nothing else passes for a channel error", () => {
       instanceOf: values.map((v) => v instanceof esm.ChannelError || v instanceof cjs.ChannelError),
       brandHidden: Object.keys(new esm.ClosedError()).includes("sfn.channel.error") || JSON.stringify(new esm.ClosedError()).includes("sfn"),
     }));`);
-  expect(r).toEqual({ isChannelError: [false, false, false, false, false, false], instanceOf: [false, false, false, false, false, false], brandHidden: false });
+  expect(r).toEqual({
+    isChannelError: [false, false, false, false, false, false],
+    instanceOf: [false, false, false, false, false, false],
+    brandHidden: false,
+  });
 });
