@@ -1,8 +1,20 @@
 import createDebug from "debug";
-import { createNonce, createProof, proofMatches } from "./auth.js";
+import { authProof, createEphemeral, createNonce, proofMatches, resumeProof, sessionKey, transcriptHash, type Ephemeral } from "./auth.js";
 import { AuthError, ChannelError, DuplicateIdError, ErrorCode, LimitExceededError, ProtocolError, SlowPeerError, TransportError, errorFromWire } from "./errors.js";
-import { FrameType, PROTOCOL_VERSION, type ByeFrame, type ControlFrame, type ErrorFrame, type Frame, type HelloFrame, type ReadyFrame } from "./protocol/frames.js";
-import { createDecoder, decodeFrames, encodeControl, writeHeader, type DecodeLimits } from "./protocol/codec.js";
+import {
+  FrameType,
+  PROTOCOL_VERSION,
+  Role,
+  type AuthFrame,
+  type ByeFrame,
+  type ControlFrame,
+  type ErrorFrame,
+  type Frame,
+  type HelloFrame,
+  type ReadyFrame,
+  type RoleValue,
+} from "./protocol/frames.js";
+import { createDecoder, decodeEach, encodeControl, writeHeader, type DecodeLimits } from "./protocol/codec.js";
 import { CloseCode, type TransportConnection } from "./transport/transport.js";
 import type { PeerSession, WindowEntry } from "./peer-session.js";
 import type { LinkDownReason } from "./types.js";
@@ -25,43 +37,58 @@ export interface ConnectionHost {
   readonly heartbeatTimeout: number;
   readonly decodeLimits: DecodeLimits;
   readonly maxControlBytes: number;
+  /** The session this side holds for `peer`, if any: a dialer offers to resume it in its READY. */
+  resumable(peer: string): { key: Uint8Array; received: number } | undefined;
   /**
-   * Decides, once the peer is verified and before READY is sent, whether it may link:
-   * returns the session token and last received sequence held for it, or the refusal.
+   * The verified peer's READY arrived: bind the connection to a session, or refuse it. For an
+   * inbound connection the host answers with {@link Connection.sendReady} before opening it.
    */
-  admit(conn: Connection, hello: HelloFrame): { token: Uint8Array | null; received: number } | ChannelError;
-  /** Both READY frames are exchanged: bind the connection to a session (or refuse it). */
-  linkReady(conn: Connection, hello: HelloFrame, ready: ReadyFrame): void;
+  linkReady(conn: Connection, ready: ReadyFrame): void;
   /** A frame arrived on an open connection. */
   linkFrame(conn: Connection, session: PeerSession, frame: Frame): void;
   /** The socket has room again after being full. */
   linkWritable(conn: Connection): void;
   /** The connection is gone. */
   linkClosed(conn: Connection, reason: LinkDownReason, error: ChannelError | undefined): void;
-  /** The peer at `remote` failed to prove the shared secret (feeds the per-address rate limiter). */
+  /**
+   * The peer at `remote` failed a proof: of the shared secret, of the identity its certificate
+   * names, or of a session it claimed (feeds the per-address rate limiter).
+   */
   authFailed?(remote: string): void;
   /** The peer at `remote` proved the shared secret. */
   authSucceeded?(remote: string): void;
 }
 
 type State = "handshake" | "open" | "closed";
+/** Handshake progress: waiting for the peer's HELLO, for the AUTH proofs, for the peer's READY. */
+type Step = "hello" | "auth" | "ready";
+
+/** A refusal caused by a failed proof (reported to `authFailed`). */
+class ProofError extends AuthError {}
 
 /**
- * One transport connection: runs the handshake, then carries a session's frames,
- * coalescing everything queued in one tick into a single write and honouring the
+ * One transport connection: runs the handshake (docs/protocol.md), then carries a session's
+ * frames, coalescing everything queued in one tick into a single write and honouring the
  * socket's backpressure.
  */
 export class Connection {
   state: State = "handshake";
   session: PeerSession | undefined;
+  /** The peer's HELLO, once it arrived. */
   peer: HelloFrame | undefined;
-  /** Session token this side offered in its READY. */
-  offeredToken: Uint8Array | null = null;
+  /** This side's role: the dialer speaks first and proves first. */
+  readonly role: RoleValue;
+  /** Dialer: the session key whose possession this side's READY proved (null: offered no resume). */
+  offeredKey: Uint8Array | null = null;
+  /** Key of a new session started on this connection; set once the peer's READY arrived. */
+  key: Uint8Array | undefined;
   readonly nonce = createNonce();
 
   private readonly decoder = createDecoder();
-  private peerVerified = false;
-  private readySent = false;
+  private step: Step = "hello";
+  private ephemeral_: Ephemeral | undefined;
+  private ownHello: Buffer | undefined;
+  private transcript: Buffer | undefined;
   private control: Buffer[] = [];
   private controlBytes = 0;
   private readonly slabs: Buffer[] = [];
@@ -87,16 +114,9 @@ export class Connection {
       this.fail(new ProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, `handshake with ${transport.remote} did not complete in ${host.handshakeTimeout} ms`));
     }, host.handshakeTimeout);
     this.handshakeTimer.unref();
-    // HELLO goes out before any early message from the peer is handled, so it is always first.
-    this.sendNow({
-      type: FrameType.HELLO,
-      version: PROTOCOL_VERSION,
-      id: host.id,
-      instance: host.instance,
-      nonce: this.nonce,
-      maxFrameSize: host.maxFrameSize,
-      auth: host.secret !== undefined,
-    });
+    this.role = direction === "outbound" ? Role.DIALER : Role.ACCEPTOR;
+    // The dialer speaks first; the acceptor answers only a valid HELLO.
+    if (this.role === Role.DIALER) this.sendHello();
     transport.attach({
       message: (data) => this.onMessage(data),
       close: (code, reason, error) => this.onTransportClose(code, reason, error),
@@ -106,6 +126,11 @@ export class Connection {
   /** Peer id once its HELLO arrived. */
   get peerId(): string | undefined {
     return this.peer?.id;
+  }
+
+  /** True once the peer proved the secret (or none is used) and READY may be exchanged. */
+  get peerVerified(): boolean {
+    return this.step === "ready";
   }
 
   /** True if the socket has room for more writes. */
@@ -166,18 +191,21 @@ export class Connection {
     });
   }
 
-  /** Refuses or ends the link with an error the peer is told about. */
-  fail(error: ChannelError): void {
+  /** Refuses or ends the link with an error the peer is told about; `report: false` keeps it out of the `error` event. */
+  fail(error: ChannelError, report = true): void {
     if (this.state === "closed" || this.closeReason) return;
     debug("%s: link with %s fails: %s", this.host.id, this.peerId ?? this.transport.remote, error.message);
     this.closeReason = "error";
-    this.closeError = error;
+    this.closeError = report ? error : undefined;
     this.sendNow({ type: FrameType.ERROR, code: error.code, message: error.message });
     this.transport.close(CloseCode.PROTOCOL, error.code);
   }
 
-  /** Ends the connection; `bye` tells the peer to drop the session ("disconnect") or that this side shuts down ("close"). */
-  close(reason: LinkDownReason, bye?: "disconnect" | "close"): void {
+  /**
+   * Ends the connection; `bye` tells the peer to drop the session ("disconnect"), that this
+   * side shuts down ("close"), or that another connection carries the link ("superseded").
+   */
+  close(reason: LinkDownReason, bye?: "disconnect" | "close" | "superseded"): void {
     if (this.state === "closed" || this.closeReason) return;
     this.closeReason = reason;
     if (bye) {
@@ -205,7 +233,11 @@ export class Connection {
   }
 
   private sendNow(frame: ControlFrame): void {
-    this.transport.send(encodeControl(frame), () => {});
+    this.sendBytes(encodeControl(frame));
+  }
+
+  private sendBytes(bytes: Buffer): void {
+    this.transport.send(bytes, () => {});
     this.lastSent = Date.now();
   }
 
@@ -285,25 +317,40 @@ export class Connection {
   private onMessage(data: Buffer): void {
     if (this.ended) return;
     this.lastReceived = Date.now();
-    let frames: Frame[];
-    try {
-      frames = decodeFrames(this.decoder, data, this.host.decodeLimits);
-    } catch (error) {
-      this.fail(error instanceof ChannelError ? error : new ProtocolError(ErrorCode.MALFORMED_FRAME, String(error), { cause: error }));
+    if (this.state === "handshake") {
+      // Until the link is open every message carries exactly one frame: nothing after a
+      // frame is decoded before that frame is checked, and a HELLO's bytes are the message.
+      const { frames, end, error } = decodeEach(this.decoder, data, this.host.decodeLimits, 1);
+      const frame = frames[0];
+      if (error || !frame) this.fail(error ?? new ProtocolError(ErrorCode.MALFORMED_FRAME, "empty message"));
+      else if (end !== data.length) this.fail(new ProtocolError(ErrorCode.MALFORMED_FRAME, "a handshake message must carry exactly one frame"));
+      else this.handle(frame, data);
       return;
     }
+    const { frames, error } = decodeEach(this.decoder, data, this.host.decodeLimits);
     for (const frame of frames) {
       if (this.ended) return;
-      try {
-        if (frame.type === FrameType.ERROR || frame.type === FrameType.BYE) this.onPeerEnd(frame);
-        else if (this.state === "handshake") this.onHandshakeFrame(frame);
-        else this.onOpenFrame(frame);
-      } catch (error) {
-        this.fail(error instanceof ChannelError ? error : new ProtocolError(ErrorCode.MALFORMED_FRAME, String(error), { cause: error }));
-        return;
-      }
+      if (!this.handle(frame, data)) return;
+    }
+    if (error) {
+      this.fail(error);
+      return;
     }
     if (this.session && this.session.unacked >= 256) this.queueAck();
+  }
+
+  /** Handles one frame; false if it ended the connection. */
+  private handle(frame: Frame, message: Buffer): boolean {
+    try {
+      if (frame.type === FrameType.ERROR || frame.type === FrameType.BYE) this.onPeerEnd(frame);
+      else if (this.state === "handshake") this.onHandshakeFrame(frame, message);
+      else this.onOpenFrame(frame);
+      return true;
+    } catch (error) {
+      if (error instanceof ProofError) this.host.authFailed?.(this.transport.remote);
+      this.fail(error instanceof ChannelError ? error : new ProtocolError(ErrorCode.MALFORMED_FRAME, String(error), { cause: error }));
+      return false;
+    }
   }
 
   /** The peer ends the link, in any state: with a refusal or error, or saying goodbye. */
@@ -312,7 +359,7 @@ export class Connection {
       this.closeReason = "error";
       this.closeError = errorFromWire(frame.code, frame.message, this.peerId);
     } else {
-      this.closeReason = frame.reason === "disconnect" ? "peer-disconnected" : "peer-closed";
+      this.closeReason = frame.reason === "disconnect" ? "peer-disconnected" : frame.reason === "superseded" ? "superseded" : "peer-closed";
     }
     this.transport.close(CloseCode.NORMAL, frame.type === FrameType.ERROR ? "peer error" : "bye");
   }
@@ -334,52 +381,132 @@ export class Connection {
     }
   }
 
-  private onHandshakeFrame(frame: Frame): void {
-    const host = this.host;
+  private onHandshakeFrame(frame: Frame, message: Buffer): void {
     switch (frame.type) {
-      case FrameType.HELLO: {
-        if (this.peer) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "second HELLO in one handshake");
-        if (frame.version !== PROTOCOL_VERSION) {
-          throw new ProtocolError(ErrorCode.PROTOCOL_VERSION, `protocol version ${frame.version} is not supported (this side speaks ${PROTOCOL_VERSION})`);
-        }
-        this.peer = frame;
-        if (frame.id === host.id) throw new DuplicateIdError(`service id "${frame.id}" is this service's own id`);
-        if (host.secret && !frame.auth) throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${host.id}" requires a shared secret and "${frame.id}" has none`);
-        if (!host.secret && frame.auth) throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${frame.id}" requires a shared secret and "${host.id}" has none`);
-        if (host.secret) {
-          this.sendNow({ type: FrameType.AUTH, proof: createProof(host.secret, host.id, frame.id, frame.nonce, this.nonce) });
-        } else {
-          this.peerVerified = true;
-          this.sendReady();
-        }
-        return;
-      }
-      case FrameType.AUTH: {
-        const peer = this.peer;
-        if (!peer || !host.secret || this.peerVerified) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "unexpected AUTH frame");
-        const expected = createProof(host.secret, peer.id, host.id, this.nonce, peer.nonce);
-        if (!proofMatches(expected, frame.proof)) throw new AuthError(ErrorCode.AUTH_FAILED, `service "${peer.id}" did not prove knowledge of the shared secret`);
-        this.peerVerified = true;
-        this.sendReady();
-        return;
-      }
-      case FrameType.READY: {
-        if (!this.peer || !this.peerVerified || !this.readySent) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "READY before the handshake was verified");
-        this.host.linkReady(this, this.peer, frame);
-        return;
-      }
+      case FrameType.HELLO:
+        return this.onHello(frame, message);
+      case FrameType.AUTH:
+        return this.onAuth(frame);
+      case FrameType.READY:
+        return this.onReady(frame);
       default:
         throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `frame type ${frame.type} before the handshake completed`);
     }
   }
 
-  private sendReady(): void {
-    const peer = this.peer as HelloFrame;
-    const hint = this.host.admit(this, peer);
-    if (hint instanceof ChannelError) throw hint;
-    this.offeredToken = hint.token;
-    this.readySent = true;
-    this.sendNow({ type: FrameType.READY, session: hint.token, received: hint.received });
+  /** The role the peer must have on this connection. */
+  private get peerRole(): RoleValue {
+    return this.role === Role.DIALER ? Role.ACCEPTOR : Role.DIALER;
+  }
+
+  private get ephemeral(): Ephemeral {
+    this.ephemeral_ ??= createEphemeral();
+    return this.ephemeral_;
+  }
+
+  private sendHello(): void {
+    const host = this.host;
+    this.ownHello = encodeControl({
+      type: FrameType.HELLO,
+      version: PROTOCOL_VERSION,
+      role: this.role,
+      id: host.id,
+      nonce: this.nonce,
+      key: this.ephemeral.publicKey,
+      maxFrameSize: host.maxFrameSize,
+      auth: host.secret !== undefined,
+    });
+    this.sendBytes(this.ownHello);
+  }
+
+  private onHello(frame: HelloFrame, message: Buffer): void {
+    const host = this.host;
+    if (this.peer || this.step !== "hello") throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "second HELLO in one handshake");
+    // A HELLO of the wrong role, or carrying this side's own nonce or key, is a reflected or
+    // relayed handshake: no proof could match it anyway; refuse it at once.
+    if (frame.role !== this.peerRole) {
+      throw new ProofError(ErrorCode.AUTH_FAILED, `${frame.role === Role.DIALER ? "a dialer's" : "an acceptor's"} HELLO arrived where the peer is the ${this.role === Role.DIALER ? "acceptor" : "dialer"} (reflected or relayed handshake)`);
+    }
+    this.peer = frame;
+    if (frame.id === host.id) throw new DuplicateIdError(`service id "${frame.id}" is this service's own id`);
+    if (proofMatches(frame.nonce, this.nonce) || proofMatches(frame.key, this.ephemeral.publicKey)) {
+      throw new ProofError(ErrorCode.AUTH_FAILED, `service "${frame.id}" sent back this side's own nonce or key (reflected handshake)`);
+    }
+    const proven = this.transport.peerIds;
+    if (proven !== undefined && !proven.includes(frame.id)) {
+      const names = proven.map((p) => `"${p}"`).join(", ") || "no service id";
+      throw new ProofError(ErrorCode.IDENTITY, `the certificate of the peer names ${names}, not "${frame.id}"`);
+    }
+    if (host.secret && !frame.auth) throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${host.id}" requires a shared secret and "${frame.id}" has none`);
+    if (!host.secret && frame.auth) throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${frame.id}" requires a shared secret and "${host.id}" has none`);
+    if (this.role === Role.ACCEPTOR) {
+      this.sendHello();
+      this.transcript = transcriptHash(message, this.ownHello as Buffer);
+    } else {
+      this.transcript = transcriptHash(this.ownHello as Buffer, message);
+    }
+    if (host.secret) {
+      this.step = "auth";
+      // The dialer proves first; the acceptor proves only once it has verified the dialer.
+      if (this.role === Role.DIALER) this.sendNow({ type: FrameType.AUTH, proof: authProof(host.secret, Role.DIALER, this.transcript) });
+    } else {
+      this.peerVerifiedNow();
+    }
+  }
+
+  private onAuth(frame: AuthFrame): void {
+    const host = this.host;
+    const peer = this.peer;
+    if (!peer || !host.secret || this.step !== "auth") throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "unexpected AUTH frame");
+    const transcript = this.transcript as Buffer;
+    if (!proofMatches(authProof(host.secret, this.peerRole, transcript), frame.proof)) {
+      throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" did not prove knowledge of the shared secret`);
+    }
+    host.authSucceeded?.(this.transport.remote);
+    if (this.role === Role.ACCEPTOR) this.sendNow({ type: FrameType.AUTH, proof: authProof(host.secret, Role.ACCEPTOR, transcript) });
+    this.peerVerifiedNow();
+  }
+
+  /** The peer proved the secret (or none is used): the dialer now sends READY, the acceptor waits for it. */
+  private peerVerifiedNow(): void {
+    this.step = "ready";
+    if (this.role !== Role.DIALER) return;
+    const host = this.host;
+    const offer = host.resumable((this.peer as HelloFrame).id);
+    this.offeredKey = offer?.key ?? null;
+    const received = offer?.received ?? 0;
+    const resume = offer ? resumeProof(offer.key, Role.DIALER, this.transcript as Buffer, host.instance, received) : null;
+    this.sendNow({ type: FrameType.READY, instance: host.instance, resume, received });
+  }
+
+  private onReady(frame: ReadyFrame): void {
+    const peer = this.peer;
+    if (!peer || this.step !== "ready" || this.key) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "READY before the handshake was verified");
+    if (this.role === Role.DIALER && frame.resume !== null) {
+      // The acceptor resumes only a session whose key this side proved: it must prove it too.
+      if (!this.offeredKey || !proofMatches(resumeProof(this.offeredKey, Role.ACCEPTOR, this.transcript as Buffer, frame.instance, frame.received), frame.resume)) {
+        throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" claimed a session it cannot prove`);
+      }
+    }
+    try {
+      this.key = sessionKey(this.host.secret, this.transcript as Buffer, this.ephemeral, peer.key);
+    } catch (cause) {
+      throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `service "${peer.id}" sent an unusable X25519 key`, { cause });
+    }
+    this.host.linkReady(this, frame);
+  }
+
+  /** Acceptor: true if the dialer's READY proves possession of `key` on this connection. */
+  resumeProven(key: Uint8Array, ready: ReadyFrame): boolean {
+    const transcript = this.transcript;
+    return transcript !== undefined && ready.resume !== null && proofMatches(resumeProof(key, this.peerRole, transcript, ready.instance, ready.received), ready.resume);
+  }
+
+  /** Acceptor: answers the dialer's READY, proving `key` (the resumed session's) or null for a new session. */
+  sendReady(key: Uint8Array | null, received: number): void {
+    const instance = this.host.instance;
+    const resume = key ? resumeProof(key, Role.ACCEPTOR, this.transcript as Buffer, instance, received) : null;
+    this.sendNow({ type: FrameType.READY, instance, resume, received });
   }
 
   private onTransportClose(code: number, reason: string, error: Error | undefined): void {

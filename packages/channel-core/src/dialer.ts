@@ -6,7 +6,7 @@ import type { LinkDownReason } from "./types.js";
 const debug = createDebug("sfn:channel:dialer");
 
 /** Errors that no retry can fix while both sides keep their configuration. */
-const FATAL: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, ErrorCode.AUTH_REQUIRED, ErrorCode.DUPLICATE_ID, ErrorCode.PROTOCOL_VERSION]);
+const FATAL: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, ErrorCode.AUTH_REQUIRED, ErrorCode.IDENTITY, ErrorCode.DUPLICATE_ID, ErrorCode.PROTOCOL_VERSION]);
 
 /** What a dialer needs from the channel. */
 export interface DialerHost {
@@ -15,6 +15,8 @@ export interface DialerHost {
   dial(url: string, dialer: Dialer): Promise<void>;
   /** Resolves once the link to `peer` is down (used after losing a simultaneous-dial tie-break). */
   linkDown(peer: string): Promise<void>;
+  /** True while a link to `peer` is open, over whichever connection. */
+  isUp(peer: string): boolean;
   /** Reports an error that happened in the background. */
   report(error: ChannelError): void;
 }
@@ -74,9 +76,10 @@ export class Dialer {
     this.settle = undefined;
   }
 
-  /** A connection this dialer opened is gone (or could not be opened). */
-  down(reason: LinkDownReason, error: ChannelError | undefined): void {
+  /** A connection this dialer opened to `peer` (if it told its id) is gone, or could not be opened. */
+  down(reason: LinkDownReason, error: ChannelError | undefined, peer?: string): void {
     if (this.stopped) return;
+    if (peer !== undefined) this.peer = peer;
     if (reason === "peer-disconnected") {
       debug("%s: peer ended the link for good", this.url);
       this.stop(new ConnectError(`peer at ${this.url} ended the link`, { cause: error }));
@@ -88,8 +91,11 @@ export class Dialer {
     }
     if (error && this.established) this.host.report(error);
     if (reason === "superseded" && this.peer) {
-      // The peer's own connection to us won the tie-break; stand by until it goes down.
-      void this.host.linkDown(this.peer).then(() => this.retry());
+      // Another connection between the same two services carries the link (the peer dialled
+      // us too and won the tie-break): count it as ours, and stand by until it goes down.
+      const peerId = this.peer;
+      if (this.host.isUp(peerId)) this.up(peerId);
+      void this.host.linkDown(peerId).then(() => this.retry());
       return;
     }
     this.retry();

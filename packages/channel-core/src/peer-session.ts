@@ -23,8 +23,11 @@ export interface WindowEntry {
 export class PeerSession {
   /** Peer's channel instance; a different one means the peer restarted. */
   instance = "";
-  /** Token both sides hold for this session; null before the first handshake. */
-  token: Uint8Array | null = null;
+  /**
+   * Key both sides derived in the handshake that started this session (never sent); a later
+   * connection resumes the session, or replaces its live connection, only by proving it.
+   */
+  key: Uint8Array | null = null;
   /** Highest sequence number received from the peer. */
   received = 0;
   /** Patterns the peer subscribed to. */
@@ -118,7 +121,7 @@ export class PeerSession {
   }
 
   /** Starts a new session; returns how many unacknowledged messages were lost with the old one. */
-  reset(token: Uint8Array | null, instance: string): number {
+  reset(key: Uint8Array | null, instance: string): number {
     const lost = this.messages;
     this.window.drain();
     this.messages = 0;
@@ -132,7 +135,7 @@ export class PeerSession {
     this.initialSeq = 0;
     this.acked = 0;
     this.pendingUp = undefined;
-    this.token = token;
+    this.key = key;
     this.instance = instance;
     return lost;
   }

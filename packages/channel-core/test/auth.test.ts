@@ -1,9 +1,12 @@
 import { once } from "node:events";
 import { WebSocket } from "ws";
 import { nextEvent, otherTestSecret, testSecret, until } from "@sfn/test-utils";
+import { authProof } from "../src/auth.js";
 import { ErrorCode, PROTOCOL_VERSION, type ChannelError } from "../src/index.js";
-import { createDecoder, decodeFrames, encodeControl, FrameType } from "../src/internal.js";
+import { encodeControl, packValue } from "../src/protocol/codec.js";
+import { FrameType, Role } from "../src/protocol/frames.js";
 import { Mesh, collect } from "./helpers.js";
+import { RawClient } from "./raw-client.js";
 
 const mesh = new Mesh();
 afterEach(() => mesh.close());
@@ -59,33 +62,81 @@ describe("handshake and authentication", () => {
   it("refuses an incompatible protocol version with ERR_PROTOCOL_VERSION", async () => {
     const { ch: one, url } = await mesh.listening("one");
     const codes = errorCodes(one);
-    const ws = new WebSocket(url);
-    const received: unknown[] = [];
-    ws.on("message", (d: Buffer) => received.push(...decodeFrames(createDecoder(), d)));
-    const closed = once(ws, "close");
-    await once(ws, "open");
-    ws.send(encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION + 1, id: "future", instance: "i", nonce: Buffer.alloc(16), maxFrameSize: 1 << 20, auth: false }));
-    await closed;
-    expect(received).toContainEqual(expect.objectContaining({ type: FrameType.ERROR, code: ErrorCode.PROTOCOL_VERSION }));
+    const c = await RawClient.open(url);
+    c.send(encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION + 1, role: Role.DIALER, id: "future", nonce: c.nonce, key: c.ephemeral.publicKey, maxFrameSize: 1 << 20, auth: false }));
+    await c.closed;
+    expect(c.frames).toEqual([expect.objectContaining({ type: FrameType.ERROR, code: ErrorCode.PROTOCOL_VERSION })]);
     await until(() => codes.includes(ErrorCode.PROTOCOL_VERSION));
   });
 
-  it("never sends a message to a connection that has not authenticated", async () => {
+  it("refuses a peer of protocol version 1 (its HELLO layout) with ERR_PROTOCOL_VERSION", async () => {
     const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
+    const codes = errorCodes(one);
+    const c = await RawClient.open(url);
+    c.send(packValue([FrameType.HELLO, 1, "old", "instance", Buffer.alloc(16), 1 << 20, true]));
+    await c.closed;
+    expect(c.frames).toEqual([expect.objectContaining({ type: FrameType.ERROR, code: ErrorCode.PROTOCOL_VERSION })]);
+    await until(() => codes.includes(ErrorCode.PROTOCOL_VERSION));
+  });
+
+  it("the acceptor speaks second: a connection that says nothing hears nothing", async () => {
+    const { url } = await mesh.listening("one", { secret: testSecret, handshakeTimeout: 300 });
+    const c = await RawClient.open(url);
+    await c.closed;
+    expect(c.frames.filter((f) => f.type !== FrameType.ERROR)).toEqual([]);
+  });
+
+  it("a HELLO alone gets the acceptor's HELLO and nothing that proves or reveals anything", async () => {
+    const { ch: one, url } = await mesh.listening("one", { secret: testSecret, handshakeTimeout: 300 });
+    const c = await RawClient.open(url);
+    c.hello("sneaky", true);
+    await c.closed;
+    // On protocol 1 the listener sent its own proof and instance id here, before any proof.
+    expect(c.frames.filter((f) => f.type !== FrameType.ERROR).map((f) => f.type)).toEqual([FrameType.HELLO]);
+    expect(Buffer.concat(c.messages).includes(Buffer.from(one.instance))).toBe(false);
+  });
+
+  it("never sends a message, a proof or its instance id to a connection that has not authenticated", async () => {
+    const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
+    const codes = errorCodes(one);
     one.subscribe("t", () => {});
-    const ws = new WebSocket(url);
-    const received: { type: number }[] = [];
-    ws.on("message", (d: Buffer) => received.push(...(decodeFrames(createDecoder(), d) as { type: number }[])));
-    const closed = once(ws, "close");
-    await once(ws, "open");
-    // Claims a secret but never proves it; also tries to subscribe before the handshake.
-    ws.send(encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION, id: "sneaky", instance: "i", nonce: Buffer.alloc(16), maxFrameSize: 1 << 20, auth: true }));
-    await until(() => received.length >= 2);
+    const c = await RawClient.open(url);
+    c.hello("sneaky", true);
+    await c.peerHello();
     for (let i = 0; i < 10; i++) one.publish("t", i);
-    ws.send(Buffer.from([0x93, 0x05, 0x01, 0x91, 0xa1, 0x74]));
-    await closed;
-    expect(received.map((f) => f.type)).toEqual([FrameType.HELLO, FrameType.AUTH, FrameType.ERROR]);
+    // A proof made with the wrong secret.
+    c.send(encodeControl({ type: FrameType.AUTH, proof: authProof(Buffer.from(otherTestSecret), Role.DIALER, c.transcript as Buffer) }));
+    await c.closed;
+    expect(c.frames.map((f) => f.type)).toEqual([FrameType.HELLO, FrameType.ERROR]);
+    expect(c.frames[1]).toMatchObject({ code: ErrorCode.AUTH_FAILED });
+    expect(Buffer.concat(c.messages).includes(Buffer.from(one.instance))).toBe(false);
+    await until(() => codes.includes(ErrorCode.AUTH_FAILED));
     expect(one.peers()).toEqual([]);
+  });
+
+  it("refuses frames other than HELLO/AUTH/READY/ERROR/BYE before READY, and a handshake message with two frames", async () => {
+    const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
+    const codes = errorCodes(one);
+    const early = await RawClient.open(url);
+    early.send(encodeControl({ type: FrameType.PING }));
+    await early.closed;
+    const doubled = await RawClient.open(url);
+    // A valid HELLO followed by garbage in the same message: the HELLO is not acted upon.
+    doubled.send(Buffer.concat([doubled.helloBytes("two-frames", true), Buffer.from([0xc1])]));
+    await doubled.closed;
+    expect(doubled.frames.map((f) => f.type)).toEqual([FrameType.ERROR]);
+    await until(() => codes.filter((c) => c === ErrorCode.MALFORMED_FRAME).length === 2);
+    expect(one.peers()).toEqual([]);
+  });
+
+  it("links two services without a secret (no authentication: the same flow without AUTH)", async () => {
+    const { ch: one, url } = await mesh.listening("one");
+    const two = mesh.channel("two");
+    const got = collect(two, "t");
+    await two.connect(url);
+    await until(() => one.peers()[0]?.subscriptions === 1);
+    one.publish("t", "open");
+    await until(() => got.data.length === 1);
   });
 
   it("closes a handshake that never finishes with ERR_HANDSHAKE_TIMEOUT", async () => {

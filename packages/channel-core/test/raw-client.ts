@@ -1,19 +1,38 @@
 import { once } from "node:events";
 import { WebSocket } from "ws";
-import { createNonce, createProof } from "../src/auth.js";
+import { authProof, createEphemeral, createNonce, resumeProof, sessionKey, transcriptHash } from "../src/auth.js";
 import { createDecoder, decodeFrames, encodeControl, encodePatternsBody, encodeSequenced } from "../src/protocol/codec.js";
-import { FrameType, PROTOCOL_VERSION, type Frame, type HelloFrame } from "../src/protocol/frames.js";
+import { FrameType, PROTOCOL_VERSION, Role, type Frame, type HelloFrame, type ReadyFrame, type RoleValue } from "../src/protocol/frames.js";
 
-/** A WebSocket client that speaks the wire protocol by hand, to misbehave on purpose. */
+/** Options of {@link RawClient.handshake}. */
+export interface RawHandshakeOptions {
+  /** Instance id claimed in READY. @default `raw-<id>` */
+  instance?: string;
+  /** The resume MAC to send in READY, computed from the transcript; null for none. */
+  resume?: (transcript: Buffer, instance: string) => Uint8Array | null;
+  /** `received` sent in READY. @default 0 */
+  received?: number;
+}
+
+/** A WebSocket client that speaks the wire protocol (version 2) by hand, to misbehave on purpose. */
 export class RawClient {
+  /** Every frame received, in order. */
   readonly frames: Frame[] = [];
+  /** Every message received, raw (during the handshake each carries one frame). */
+  readonly messages: Buffer[] = [];
   readonly sent: Buffer[] = [];
   readonly closed: Promise<unknown[]>;
-  private readonly decoder = createDecoder();
   readonly nonce = createNonce();
+  readonly ephemeral = createEphemeral();
+  /** Bytes of this client's own HELLO, once sent. */
+  ownHello: Buffer | undefined;
+  /** H of the handshake, once both HELLOs are known. */
+  transcript: Buffer | undefined;
+  private readonly decoder = createDecoder();
 
   private constructor(readonly ws: WebSocket) {
     ws.on("message", (d: Buffer) => {
+      this.messages.push(d);
       try {
         this.frames.push(...decodeFrames(this.decoder, d));
       } catch {
@@ -46,17 +65,58 @@ export class RawClient {
     }
   }
 
-  hello(id: string, auth: boolean): void {
-    this.send(encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION, id, instance: `raw-${id}`, nonce: this.nonce, maxFrameSize: 1 << 20, auth }));
+  /** The raw message that carried the first frame of `type` (handshake messages carry one frame each). */
+  message(type: number): Buffer | undefined {
+    return this.messages.find((m) => m[1] === type);
   }
 
-  /** Runs the whole handshake as service `id`, proving `secret`; resolves once linked. */
-  async handshake(id: string, secret: string): Promise<void> {
-    this.hello(id, true);
-    const hello = await this.frame<HelloFrame>(FrameType.HELLO);
-    this.send(encodeControl({ type: FrameType.AUTH, proof: createProof(Buffer.from(secret), id, hello.id, hello.nonce, this.nonce) }));
-    await this.frame(FrameType.READY);
-    this.send(encodeControl({ type: FrameType.READY, session: null, received: 0 }));
-    this.send(encodeSequenced(FrameType.SUB, 1, encodePatternsBody([])));
+  /** The bytes of a HELLO from this client. */
+  helloBytes(id: string, auth: boolean, role: RoleValue = Role.DIALER): Buffer {
+    return encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION, role, id, nonce: this.nonce, key: this.ephemeral.publicKey, maxFrameSize: 1 << 20, auth });
   }
+
+  /** Sends a dialer's HELLO as service `id`. */
+  hello(id: string, auth: boolean): void {
+    this.ownHello = this.helloBytes(id, auth);
+    this.send(this.ownHello);
+  }
+
+  /** Waits for the acceptor's HELLO and computes the transcript H. */
+  async peerHello(): Promise<HelloFrame> {
+    const hello = await this.frame<HelloFrame>(FrameType.HELLO);
+    this.transcript = transcriptHash(this.ownHello as Buffer, this.message(FrameType.HELLO) as Buffer);
+    return hello;
+  }
+
+  /** The session key of this connection (as the acceptor derives it), once the transcript is known. */
+  sessionKey(secret: string | undefined): Buffer {
+    const hello = this.frames.find((f): f is HelloFrame => f.type === FrameType.HELLO) as HelloFrame;
+    return sessionKey(secret === undefined ? undefined : Buffer.from(secret), this.transcript as Buffer, this.ephemeral, hello.key);
+  }
+
+  /**
+   * Runs the whole dialer side of the handshake as service `id`, proving `secret` (none:
+   * no AUTH); resolves with the acceptor's READY once linked, after sending an empty
+   * subscription state.
+   */
+  async handshake(id: string, secret: string | undefined, options: RawHandshakeOptions = {}): Promise<ReadyFrame> {
+    this.hello(id, secret !== undefined);
+    await this.peerHello();
+    const transcript = this.transcript as Buffer;
+    if (secret !== undefined) {
+      this.send(encodeControl({ type: FrameType.AUTH, proof: authProof(Buffer.from(secret), Role.DIALER, transcript) }));
+      await this.frame(FrameType.AUTH);
+    }
+    const instance = options.instance ?? `raw-${id}`;
+    const resume = options.resume?.(transcript, instance) ?? null;
+    this.send(encodeControl({ type: FrameType.READY, instance, resume, received: options.received ?? 0 }));
+    const ready = await this.frame<ReadyFrame>(FrameType.READY);
+    this.send(encodeSequenced(FrameType.SUB, 1, encodePatternsBody([])));
+    return ready;
+  }
+}
+
+/** A resume MAC for `key` as a dialer would compute it. */
+export function dialerResume(key: Uint8Array, received = 0): (transcript: Buffer, instance: string) => Uint8Array {
+  return (transcript, instance) => resumeProof(key, Role.DIALER, transcript, instance, received);
 }

@@ -1,28 +1,44 @@
 import { Packr, Unpackr, addExtension } from "msgpackr";
 import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { createDecoder, decodeFrames, encodeControl, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue as packValueForTest, toFrame } from "./codec.js";
-import { FrameType, PROTOCOL_VERSION } from "./frames.js";
+import { FrameType, PROTOCOL_VERSION, Role } from "./frames.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 describe("frame encoding (golden bytes)", () => {
-  it("pins HELLO", () => {
+  it("pins HELLO (protocol version 2)", () => {
     const bytes = encodeControl({
       type: FrameType.HELLO,
       version: PROTOCOL_VERSION,
+      role: Role.DIALER,
       id: "a",
-      instance: "i",
-      nonce: Buffer.alloc(16),
+      nonce: Buffer.alloc(32),
+      key: Buffer.alloc(32, 1),
       maxFrameSize: 1048576,
       auth: false,
     });
-    expect(hex(bytes)).toBe("970101a161a169c410" + "00".repeat(16) + "ce00100000c2");
+    expect(hex(bytes)).toBe("98010201a161c420" + "00".repeat(32) + "c420" + "01".repeat(32) + "ce00100000c2");
+  });
+
+  it("pins AUTH", () => {
+    expect(hex(encodeControl({ type: FrameType.AUTH, proof: Buffer.alloc(32, 2) }))).toBe("9202c420" + "02".repeat(32));
+  });
+
+  it("refuses a HELLO of another protocol version (a v1 HELLO) with ERR_PROTOCOL_VERSION", () => {
+    const v1 = packValueForTest([1, 1, "a", "i", Buffer.alloc(16), 1048576, false]);
+    let error: unknown;
+    try {
+      decodeFrames(createDecoder(), v1);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: ErrorCode.PROTOCOL_VERSION });
   });
 
   it("pins ACK, PING, READY, ERROR and BYE", () => {
     expect(hex(encodeControl({ type: FrameType.ACK, seq: 5 }))).toBe("920705");
     expect(hex(encodeControl({ type: FrameType.PING }))).toBe("9108");
-    expect(hex(encodeControl({ type: FrameType.READY, session: null, received: 0 }))).toBe("9303c000");
+    expect(hex(encodeControl({ type: FrameType.READY, instance: "i", resume: null, received: 0 }))).toBe("9403a169c000");
     expect(hex(encodeControl({ type: FrameType.ERROR, code: "E", message: "m" }))).toBe("930aa145a16d");
     expect(hex(encodeControl({ type: FrameType.BYE, reason: "close" }))).toBe("920ba5636c6f7365");
   });
@@ -86,7 +102,7 @@ describe("frame decoding", () => {
     ["a non-array", Buffer.from([0xa1, 0x61])],
     ["an empty message", Buffer.alloc(0)],
     ["a MSG without a topic", Buffer.from([0x92, 0x04, 0x01])],
-    ["a HELLO with a short nonce", encodeControl({ type: 1, version: 1, id: "a", instance: "i", nonce: Buffer.alloc(4), maxFrameSize: 1, auth: false })],
+    ["a HELLO with a short nonce", encodeControl({ type: 1, version: PROTOCOL_VERSION, role: Role.DIALER, id: "a", nonce: Buffer.alloc(4), key: Buffer.alloc(32), maxFrameSize: 1, auth: false })],
   ])("refuses %s with ERR_MALFORMED_FRAME", (_name, bytes) => {
     expect(() => decode(bytes)).toThrow(ProtocolError);
     try {

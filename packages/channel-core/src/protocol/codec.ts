@@ -1,6 +1,6 @@
 import { Packr, Unpackr } from "msgpackr";
-import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
-import { FrameType, type ControlFrame, type Frame } from "./frames.js";
+import { ChannelError, ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
+import { FrameType, PROTOCOL_VERSION, Role, type ControlFrame, type Frame } from "./frames.js";
 import { MAX_TOPIC_LENGTH } from "./topic.js";
 import { DEFAULT_VALUE_LIMITS, UnsafeValueError, checkValues, type ValueLimits } from "./value-guard.js";
 
@@ -47,11 +47,11 @@ export function packValue(value: unknown): Buffer {
 export function encodeControl(frame: ControlFrame): Buffer {
   switch (frame.type) {
     case FrameType.HELLO:
-      return packr.pack([frame.type, frame.version, frame.id, frame.instance, frame.nonce, frame.maxFrameSize, frame.auth]);
+      return packr.pack([frame.type, frame.version, frame.role, frame.id, frame.nonce, frame.key, frame.maxFrameSize, frame.auth]);
     case FrameType.AUTH:
       return packr.pack([frame.type, frame.proof]);
     case FrameType.READY:
-      return packr.pack([frame.type, frame.session, frame.received]);
+      return packr.pack([frame.type, frame.instance, frame.resume, frame.received]);
     case FrameType.ACK:
       return packr.pack([frame.type, frame.seq]);
     case FrameType.PING:
@@ -218,29 +218,37 @@ export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMI
   if (typeof type !== "number" || !Number.isInteger(type)) throw malformed("frame type is not an integer");
   switch (type) {
     case FrameType.HELLO: {
-      const [, version, id, instance, nonce, maxFrameSize, auth] = raw;
+      const [, version, role, id, nonce, key, maxFrameSize, auth] = raw;
+      // The version comes first so that any other version is told so, whatever its layout.
+      if (typeof version === "number" && version !== PROTOCOL_VERSION) {
+        throw new ProtocolError(ErrorCode.PROTOCOL_VERSION, `protocol version ${version} is not supported (this side speaks ${PROTOCOL_VERSION})`);
+      }
       if (
-        typeof version !== "number" ||
+        raw.length !== 8 ||
+        version !== PROTOCOL_VERSION ||
+        (role !== Role.DIALER && role !== Role.ACCEPTOR) ||
         !isShortString(id, 256) ||
         id.length === 0 ||
-        !isShortString(instance, 64) ||
-        !isBytes(nonce, 16, 64) ||
+        !isBytes(nonce, 32, 32) ||
+        !isBytes(key, 32, 32) ||
         !isSeq(maxFrameSize) ||
         typeof auth !== "boolean"
       ) {
         throw malformed("HELLO frame has the wrong shape");
       }
-      return { type, version, id, instance, nonce, maxFrameSize, auth };
+      return { type, version, role, id, nonce, key, maxFrameSize, auth };
     }
     case FrameType.AUTH: {
       const proof: unknown = raw[1];
-      if (!isBytes(proof, 32, 32)) throw malformed("AUTH frame has the wrong shape");
+      if (raw.length !== 2 || !isBytes(proof, 32, 32)) throw malformed("AUTH frame has the wrong shape");
       return { type, proof };
     }
     case FrameType.READY: {
-      const [, session, received] = raw;
-      if (!(session === null || isBytes(session, 16, 16)) || !isSeq(received)) throw malformed("READY frame has the wrong shape");
-      return { type, session, received };
+      const [, instance, resume, received] = raw;
+      if (raw.length !== 4 || !isShortString(instance, 64) || instance.length === 0 || !(resume === null || isBytes(resume, 32, 32)) || !isSeq(received)) {
+        throw malformed("READY frame has the wrong shape");
+      }
+      return { type, instance, resume, received };
     }
     case FrameType.MSG: {
       const [, seq, topic, data] = raw;
@@ -276,6 +284,42 @@ export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMI
     default:
       throw new ProtocolError(ErrorCode.UNKNOWN_FRAME, `unknown frame type ${type}`);
   }
+}
+
+/** What {@link decodeEach} found in one message. */
+export interface DecodedFrames {
+  /** The valid frames, in order, up to the first invalid one. */
+  frames: Frame[];
+  /** Byte offset just after the last frame decoded. */
+  end: number;
+  /** Why decoding stopped early, if it did; later bytes were not decoded. */
+  error: ChannelError | undefined;
+}
+
+/**
+ * Decodes the frames of one WebSocket message one at a time, at most `max` of them: the first
+ * invalid frame stops decoding, so nothing after it is decoded (only the allow-list scan of
+ * {@link checkValues}, a linear pass without allocation, covers the whole message first).
+ */
+export function decodeEach(decoder: Unpackr, data: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, max = Infinity): DecodedFrames {
+  const out: DecodedFrames = { frames: [], end: 0, error: undefined };
+  if (data.length === 0) {
+    out.error = malformed("empty message");
+    return out;
+  }
+  try {
+    checkValues(data, limits.values ?? DEFAULT_VALUE_LIMITS);
+    decoder.unpackMultiple(data, (value: unknown, _start?: number, end = data.length) => {
+      out.frames.push(toFrame(value, limits));
+      out.end = end;
+      return out.frames.length < max;
+    });
+  } catch (cause) {
+    if (cause instanceof ChannelError) out.error = cause;
+    else if (cause instanceof UnsafeValueError) out.error = malformed(`message refused: ${cause.message}`, cause);
+    else out.error = malformed(`message is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
+  }
+  return out;
 }
 
 /** Decodes every frame of one WebSocket message; any invalid byte fails the whole message. */
