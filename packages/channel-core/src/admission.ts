@@ -95,7 +95,8 @@ export class AuthLimiter {
   /** Records a failure; returns the ban it started, if it started one. */
   failed(address: string, now: number): BanInfo | undefined {
     let e = this.entries.get(address);
-    if (e && e.bannedUntil <= now && now - e.lastFailure > this.options.maxBan) e.level = 0;
+    // A quiet spell of maxBan after the last failure and the last ban resets the doubling.
+    if (e && e.bannedUntil <= now && now - Math.max(e.lastFailure, e.bannedUntil) > this.options.maxBan) e.level = 0;
     if (!e) {
       e = { failures: [], bannedUntil: 0, level: 0, lastFailure: now };
       this.entries.set(address, e);

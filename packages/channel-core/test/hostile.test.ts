@@ -159,13 +159,13 @@ describe("hostile input: each attack ends in a typed error and a closed link, an
 });
 
 describe("limits on peer-controlled state", () => {
-  it("refuses connections beyond maxPendingHandshakes at once", async () => {
+  it("sheds a burst of connections beyond the pending-handshake caps without touching a linked peer", async () => {
+    // Past maxPendingHandshakes (and the per-address cap) the oldest pending handshakes are
+    // evicted; test/preauth.test.ts shows a reconnecting service getting in during such a flood.
     const clients = await Promise.all(Array.from({ length: 80 }, () => RawClient.open(url)));
     await Promise.all(clients.map((c) => c.closed));
-    // Admitted connections got the victim's HELLO (then timed out); refused ones got nothing.
-    const admitted = clients.filter((c) => c.frames.some((f) => f.type === FrameType.HELLO)).length;
-    expect(admitted).toBeLessThanOrEqual(64);
-    expect(80 - admitted).toBeGreaterThanOrEqual(16);
+    expect(clients.every((c) => c.ws.readyState === c.ws.CLOSED)).toBe(true);
     await friendStillServed();
+    expect(victim.peers().map((p) => p.id)).toEqual(["friend"]);
   });
 });
