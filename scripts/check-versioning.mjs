@@ -28,13 +28,18 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
-const GROUP = ["@sfn/channel-core", "@sfn/channel-ws", "@sfn/channel-sse"];
-const DIRS = {
-  "@sfn/channel-core": "packages/channel-core",
-  "@sfn/channel-ws": "packages/channel-ws",
-  "@sfn/channel-sse": "packages/channel-sse",
-};
-const ADAPTERS = ["@sfn/channel-ws", "@sfn/channel-sse"];
+const CORE = "@sfn/channel-core";
+// Every published (non-private) package under packages/: the release group.
+const DIRS = {};
+for (const d of readdirSync(join(root, "packages")).sort()) {
+  const file = join(root, "packages", d, "package.json");
+  if (!existsSync(file)) continue;
+  const pkg = JSON.parse(readFileSync(file, "utf8"));
+  if (!pkg.private) DIRS[pkg.name] = `packages/${d}`;
+}
+const GROUP = Object.keys(DIRS);
+// Adapters: published packages that take core as a peer (they may reach into core/internal).
+const ADAPTERS = GROUP.filter((name) => JSON.parse(readFileSync(join(root, DIRS[name], "package.json"), "utf8")).peerDependencies?.[CORE]);
 const ALLOWED_TOP = new Set(["package.json", "README.md", "LICENSE", "CHANGELOG.md"]);
 const changesetBin = join(root, "node_modules/.bin/changeset");
 
@@ -80,6 +85,17 @@ try {
   git(["add", "-A"]);
   git(["commit", "-q", "-m", "copy"]);
 
+  console.log("the release group");
+  const fixed = readJson(join(tmp, ".changeset/config.json")).fixed ?? [];
+  check(
+    fixed.length === 1 && fixed[0].length === GROUP.length && GROUP.every((n) => fixed[0].includes(n)),
+    `.changeset/config.json has one fixed group of every published package (${GROUP.join(", ")})`,
+  );
+  for (const name of ADAPTERS) {
+    const peer = readJson(join(tmp, DIRS[name], "package.json")).peerDependencies[CORE];
+    check(peer === "workspace:*", `${name}: peer ${CORE} is "workspace:*" (packed as the exact core version)`);
+  }
+
   console.log("files every tarball needs");
   const license = readFileSync(join(root, "LICENSE"), "utf8");
   for (const name of GROUP) {
@@ -103,7 +119,7 @@ try {
 
   // ---- 1. the publish guard, exercised through the real clients with --dry-run.
   console.log("publish guard (dry runs: nothing is sent)");
-  const probe = join(tmp, DIRS["@sfn/channel-ws"]);
+  const probe = join(tmp, DIRS[ADAPTERS[0] ?? CORE]);
   const publish = (client) =>
     client === "npm"
       ? run("npm", ["publish", "--dry-run", "--ignore-scripts=false"], probe)
@@ -151,7 +167,7 @@ try {
     const before = Object.fromEntries(GROUP.map((n) => [n, version(n)]));
     check(new Set(Object.values(before)).size === 1, `the group starts in lockstep (${Object.values(before).join(", ")})`);
     const bump = pendingBump();
-    const expected = inc(before["@sfn/channel-core"], bump);
+    const expected = inc(before[CORE], bump);
 
     const statusFile = join(tmp, "status.json");
     r = run(changesetBin, ["status", `--output=${statusFile}`], tmp);
@@ -201,12 +217,9 @@ try {
       check(!JSON.stringify(manifest).includes("workspace:"), `${name} packed manifest: no workspace: range left`);
       check(manifest.version === expected, `${name} packed manifest: version ${manifest.version}`);
       if (ADAPTERS.includes(name)) {
-        const peer = manifest.peerDependencies?.["@sfn/channel-core"];
-        check(
-          peer === version("@sfn/channel-core"),
-          `${name} packed manifest: peer @sfn/channel-core is exactly "${peer}" (the core of this release)`,
-        );
-        check(!manifest.dependencies?.["@sfn/channel-core"], `${name} packed manifest: core is a peer, not a dependency`);
+        const peer = manifest.peerDependencies?.[CORE];
+        check(peer === version(CORE), `${name} packed manifest: peer @sfn/channel-core is exactly "${peer}" (the core of this release)`);
+        check(!manifest.dependencies?.[CORE], `${name} packed manifest: core is a peer, not a dependency`);
       }
     }
     rmSync(packDir, { recursive: true, force: true });
