@@ -1,13 +1,16 @@
 // demo-rpc: a backend service with no browser connections. It links to demo-web, publishes
 // `greeting`, and pushes WebSocket and SSE messages to demo-web's browsers: a broadcast on a
 // timer, and on request (the `demo.request` topic demo-web publishes when a button is pressed).
+import { randomBytes } from "node:crypto";
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { MessageChannel } from "@sfn/channel-core";
 import { withSse } from "@sfn/channel-sse";
 import { withWs } from "@sfn/channel-ws";
 
 const webUrl = process.env.DEMO_WEB_URL ?? `ws://127.0.0.1:${process.env.DEMO_WEB_PORT ?? 3000}/sfn-channel`;
 const tickMs = Number(process.env.DEMO_TICK_MS ?? 2000);
-const rpc = withSse(withWs(new MessageChannel({ id: "demo-rpc", secret: process.env.SFN_SECRET ?? "demo-secret" })));
+const rpc = withSse(withWs(new MessageChannel({ id: "demo-rpc", secret: demoSecret() })));
 
 // Per-topic counters, published every second so the page can show messages per second.
 const counts: Record<string, number> = {};
@@ -68,3 +71,32 @@ const stop = async (): Promise<void> => {
 };
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);
+
+/**
+ * The secret both demo apps share: SFN_SECRET, or else 32 random bytes generated once into the
+ * git-ignored `.sfn-demo-secret` at the repository root, which the other app then reads (a
+ * hard link publishes the file atomically, so two apps starting at once agree on one secret).
+ */
+function demoSecret(): string {
+  if (process.env.SFN_SECRET) return process.env.SFN_SECRET;
+  const file = fileURLToPath(new URL("../../../.sfn-demo-secret", import.meta.url));
+  const read = (): string | undefined => {
+    try {
+      return readFileSync(file, "utf8").trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const existing = read();
+  if (existing) return existing;
+  const tmp = `${file}.${process.pid}`;
+  writeFileSync(tmp, randomBytes(32).toString("base64url"), { mode: 0o600 });
+  try {
+    linkSync(tmp, file);
+  } catch {
+    // The other app was first: use its secret.
+  } finally {
+    unlinkSync(tmp);
+  }
+  return read() ?? "";
+}

@@ -1,7 +1,9 @@
 // demo-web: an HTTP server with Socket.IO and an SSE endpoint, serving one page. demo-rpc,
 // which holds no browser connection, reaches this page's WebSocket and SSE clients through it.
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { fileURLToPath } from "node:url";
 import { Server } from "socket.io";
 import { MessageChannel, type PeerInfo } from "@sfn/channel-core";
 import { withSse } from "@sfn/channel-sse";
@@ -11,7 +13,7 @@ const port = Number(process.env.DEMO_WEB_PORT ?? 3000);
 const host = process.env.DEMO_WEB_HOST ?? "127.0.0.1";
 const page = readFileSync(new URL("../public/index.html", import.meta.url));
 
-const web = withSse(withWs(new MessageChannel({ id: "demo-web", secret: process.env.SFN_SECRET ?? "demo-secret" })));
+const web = withSse(withWs(new MessageChannel({ id: "demo-web", secret: demoSecret() })));
 const http = createServer((req, res) => {
   const path = (req.url ?? "/").split("?")[0];
   if (path === "/events") return void web.sse.connect(req, res);
@@ -106,3 +108,32 @@ const stop = async (): Promise<void> => {
 };
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);
+
+/**
+ * The secret both demo apps share: SFN_SECRET, or else 32 random bytes generated once into the
+ * git-ignored `.sfn-demo-secret` at the repository root, which the other app then reads (a
+ * hard link publishes the file atomically, so two apps starting at once agree on one secret).
+ */
+function demoSecret(): string {
+  if (process.env.SFN_SECRET) return process.env.SFN_SECRET;
+  const file = fileURLToPath(new URL("../../../.sfn-demo-secret", import.meta.url));
+  const read = (): string | undefined => {
+    try {
+      return readFileSync(file, "utf8").trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const existing = read();
+  if (existing) return existing;
+  const tmp = `${file}.${process.pid}`;
+  writeFileSync(tmp, randomBytes(32).toString("base64url"), { mode: 0o600 });
+  try {
+    linkSync(tmp, file);
+  } catch {
+    // The other app was first: use its secret.
+  } finally {
+    unlinkSync(tmp);
+  }
+  return read() ?? "";
+}

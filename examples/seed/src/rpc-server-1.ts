@@ -2,7 +2,13 @@
 import { MessageChannel } from "@sfn/channel-core";
 
 const port = Number(process.env.SEED_PORT ?? 4100);
-const message = new MessageChannel({ id: "rpc-server-1", secret: process.env.SFN_SECRET ?? "change-me" });
+// The shared secret comes from the environment (`pnpm start` generates one for both services).
+const secret = process.env.SFN_SECRET;
+if (!secret) {
+  console.error(`SFN_SECRET is not set; generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`);
+  process.exit(1);
+}
+const message = new MessageChannel({ id: "rpc-server-1", secret });
 const { url } = await message.listen({ port, host: "127.0.0.1" });
 console.log(`rpc-server-1 listening on ${url}`);
 

@@ -55,7 +55,8 @@ describe("AuthLimiter", () => {
 });
 
 describe("PendingHandshakes", () => {
-  const item = (name: string): { name: string; pending: boolean; evicted: boolean; evict(): void } => ({
+  type Item = { name: string; pending: boolean; evicted: boolean; evict(): void };
+  const item = (name: string): Item => ({
     name,
     pending: true,
     evicted: false,
@@ -65,8 +66,8 @@ describe("PendingHandshakes", () => {
   });
 
   it("at the global cap, evicts the oldest and admits the newcomer", () => {
-    const p = new PendingHandshakes(3, 10);
-    const [a, b, c, d] = ["a", "b", "c", "d"].map(item) as [ReturnType<typeof item>, ReturnType<typeof item>, ReturnType<typeof item>, ReturnType<typeof item>];
+    const p = new PendingHandshakes<Item>(3, 10);
+    const [a, b, c, d] = ["a", "b", "c", "d"].map(item) as [Item, Item, Item, Item];
     p.add(a, "x");
     p.add(b, "y");
     p.add(c, "z");
@@ -76,7 +77,7 @@ describe("PendingHandshakes", () => {
   });
 
   it("at the per-address cap, evicts that address's oldest, never another address's", () => {
-    const p = new PendingHandshakes(100, 2);
+    const p = new PendingHandshakes<Item>(100, 2);
     const legit = item("legit");
     p.add(legit, "good");
     const flood = Array.from({ length: 50 }, (_, i) => item(`f${i}`));
@@ -86,7 +87,7 @@ describe("PendingHandshakes", () => {
   });
 
   it("finished handshakes leave the count", () => {
-    const p = new PendingHandshakes(2, 2);
+    const p = new PendingHandshakes<Item>(2, 2);
     const a = item("a");
     p.add(a, "x");
     a.pending = false;

@@ -100,7 +100,7 @@ describe("a subscriber that stops reading", () => {
     const errors: ChannelError[] = [];
     pub.on("error", (e) => errors.push(e));
     const raw = await RawClient.open(url);
-    await raw.handshake("zombie", "s");
+    await raw.handshake("zombie", testSecret);
     // It talks (so heartbeats see it alive) and subscribes, but never acknowledges anything.
     raw.send(Buffer.from([0x93, 0x05, 0xce, 0, 0, 0, 2, 0x91, 0xa1, 0x6e]));
     const keepAlive = setInterval(() => raw.send(encodeControl({ type: FrameType.PING })), 50);
