@@ -131,6 +131,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private readonly windowBytes: number;
   private readonly resumeTimeout: number;
   private readonly maxRemoteSubscriptions: number;
+  private readonly maxRemoteWildcards: number;
+  private readonly maxRemotePatternBytes: number;
+  private readonly maxTotalRemotePatternBytes: number;
   private readonly pendingHandshakes: PendingHandshakes<{ readonly pending: boolean; evict(): void }>;
   private readonly authLimiter: AuthLimiter;
   private readonly helloTimeout: number;
@@ -148,7 +151,10 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private readonly congested = new Set<PeerSession>();
   private readonly gone = new WeakMap<Connection, () => void>();
   private pendingDrops = new Map<string, DropInfo>();
-  private volatileBlocked = false;
+  // Sessions a volatile publish could not reach; `drain` follows once each can be written again (or is gone).
+  private readonly volatileBlocked = new Set<PeerSession>();
+  // Volatile frames published right behind normal ones still queued this tick: they go out after them.
+  private readonly deferredVolatile = new Map<PeerSession, Buffer[]>();
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Set while `close` waits for peers to acknowledge what was published. */
@@ -170,6 +176,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.windowBytes = positive("window.maxBytes", w.maxBytes, 16 * 1024 * 1024);
     this.resumeTimeout = positive("window.resumeTimeout", w.resumeTimeout, 30000);
     this.maxRemoteSubscriptions = positive("limits.maxRemoteSubscriptions", options.limits?.maxRemoteSubscriptions, 10000);
+    this.maxRemoteWildcards = positive("limits.maxRemoteWildcards", options.limits?.maxRemoteWildcards, 1000);
+    this.maxRemotePatternBytes = positive("limits.maxRemotePatternBytes", options.limits?.maxRemotePatternBytes, 4 * 1024 * 1024);
+    this.maxTotalRemotePatternBytes = positive("limits.maxTotalRemotePatternBytes", options.limits?.maxTotalRemotePatternBytes, 64 * 1024 * 1024);
     const limits = options.limits ?? {};
     this.pendingHandshakes = new PendingHandshakes(
       positive("limits.maxPendingHandshakes", limits.maxPendingHandshakes, 256),
@@ -413,35 +422,25 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private publishAny(topic: string, data: unknown, options: PublishOptions = {}): boolean {
     this.assertOpen();
     const to = options.to === undefined ? undefined : new Set(typeof options.to === "string" ? [options.to] : options.to);
+    // Encoded and checked before anything happens, whoever subscribes: a payload that could
+    // never cross a link fails the same way with or without peers, and fails with no side effect.
+    const body = encodeMessageBody(topic, data);
+    if (body.length + SEQ_HEADER_MAX > this.host.maxFrameSize) {
+      throw new PayloadError(`message on "${topic}" is ${body.length} bytes, over maxFrameSize (${this.host.maxFrameSize})`);
+    }
     if ((options.local ?? true) && (!to || to.has(this.id))) this.deliver(topic, data, this.id);
     if (to) {
       for (const id of to) if (id !== this.id && !this.sessions.has(id)) this.drop(id, 1, "no-link");
     }
-    let body: Buffer | undefined;
     let ok = true;
     for (const s of this.sessions.values()) {
       if ((to && !to.has(s.id)) || !s.remote.matches(topic)) continue;
-      if (body === undefined) {
-        body = encodeMessageBody(topic, data);
-        if (body.length + SEQ_HEADER_MAX > this.host.maxFrameSize) {
-          throw new PayloadError(`message on "${topic}" is ${body.length} bytes, over maxFrameSize (${this.host.maxFrameSize})`);
-        }
-      }
       if (s.peerMaxFrameSize && body.length + SEQ_HEADER_MAX > s.peerMaxFrameSize) {
         this.drop(s.id, 1, "too-large");
         continue;
       }
       if (options.volatile) {
-        const conn = s.connection;
-        if (conn?.writable && s.allSent) {
-          conn.sendRaw(encodeSequenced(FrameType.MSG, 0, body));
-          s.stats.sent++;
-        } else {
-          this.drop(s.id, 1, "volatile");
-          // Tell the caller to wait for `drain` (when the socket empties) before more.
-          if (conn) this.volatileBlocked = true;
-          ok = false;
-        }
+        if (!this.sendVolatile(s, body)) ok = false;
         continue;
       }
       if (s.messages >= this.windowMessages || s.bytes + body.length + SEQ_HEADER_MAX > this.windowBytes) {
@@ -459,6 +458,47 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       s.connection?.scheduleFlush();
     }
     return ok;
+  }
+
+  /**
+   * Sends a volatile frame where the link is up and its socket has room: at once, or, behind
+   * normal messages still queued this tick, right after them (order is kept). Elsewhere it is
+   * dropped and reported, and `drain` follows once that link can be written again.
+   */
+  private sendVolatile(s: PeerSession, body: Buffer): boolean {
+    const conn = s.connection;
+    if (!conn?.writable) {
+      this.drop(s.id, 1, "volatile");
+      this.volatileBlocked.add(s);
+      return false;
+    }
+    const deferred = this.deferredVolatile.get(s);
+    if (deferred) deferred.push(body);
+    else if (s.allSent) {
+      conn.sendRaw(encodeSequenced(FrameType.MSG, 0, body));
+      s.stats.sent++;
+    } else {
+      // The connection flushes its window on an immediate scheduled before this one.
+      if (this.deferredVolatile.size === 0) setImmediate(() => this.sendDeferredVolatile());
+      this.deferredVolatile.set(s, [body]);
+    }
+    return true;
+  }
+
+  private sendDeferredVolatile(): void {
+    const all = [...this.deferredVolatile];
+    this.deferredVolatile.clear();
+    for (const [s, bodies] of all) {
+      const conn = s.connection;
+      if (conn?.writable && s.allSent && this.sessions.get(s.id) === s) {
+        for (const body of bodies) conn.sendRaw(encodeSequenced(FrameType.MSG, 0, body));
+        s.stats.sent += bodies.length;
+      } else {
+        // The queued window filled the socket (or the link went down) first.
+        this.drop(s.id, bodies.length, "volatile");
+        this.volatileBlocked.add(s);
+      }
+    }
   }
 
   private subscribeAny(pattern: string, listener: AnyListener): Unsubscribe {
@@ -700,12 +740,8 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
           for (const p of frame.patterns) s.remote.delete(p);
           return;
         }
-        for (const p of frame.patterns) {
-          s.remote.add(p);
-          if (s.remote.size > this.maxRemoteSubscriptions) {
-            throw new LimitExceededError(`peer "${s.id}" subscribed to more than ${this.maxRemoteSubscriptions} patterns`, { peer: s.id });
-          }
-        }
+        for (const p of frame.patterns) s.remote.add(p);
+        this.checkRemoteInterest(s);
         if (!s.synced) {
           // The peer waits for this acknowledgement before it counts the link as up.
           s.synced = true;
@@ -716,6 +752,21 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       default:
         throw new ProtocolError(ErrorCode.MALFORMED_FRAME, `unexpected frame type ${frame.type}`);
     }
+  }
+
+  /** A peer's subscriptions must stay within the per-peer limits, and all peers' within the global one. */
+  private checkRemoteInterest(s: PeerSession): void {
+    const r = s.remote;
+    let what: string | undefined;
+    if (r.size > this.maxRemoteSubscriptions) what = `more than ${this.maxRemoteSubscriptions} patterns (limits.maxRemoteSubscriptions)`;
+    else if (r.wildcards > this.maxRemoteWildcards) what = `more than ${this.maxRemoteWildcards} wildcard patterns (limits.maxRemoteWildcards)`;
+    else if (r.bytes > this.maxRemotePatternBytes) what = `patterns of more than ${this.maxRemotePatternBytes} bytes (limits.maxRemotePatternBytes)`;
+    else {
+      let total = 0;
+      for (const other of this.sessions.values()) total += other.remote.bytes;
+      if (total > this.maxTotalRemotePatternBytes) what = `patterns that take all peers past ${this.maxTotalRemotePatternBytes} bytes (limits.maxTotalRemotePatternBytes)`;
+    }
+    if (what) throw new LimitExceededError(`peer "${s.id}" subscribed to ${what}`, { peer: s.id });
   }
 
   /** Sequencing of received frames: false for a duplicate (already had it before a resume). */
@@ -764,10 +815,10 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     clearTimeout(s.expiry);
     if (this.sessions.get(s.id) !== s) return;
     this.sessions.delete(s.id);
-    this.congested.delete(s);
+    const wasCongested = this.congested.delete(s);
     const lost = s.reset(null, "");
     if (lost > 0) this.drop(s.id, lost, reason);
-    this.maybeDrain(undefined);
+    this.maybeDrain(undefined, wasCongested);
   }
 
   private connectionGone(conn: Connection): Promise<void> {
@@ -809,16 +860,27 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
 
   // ---- reporting --------------------------------------------------------------------------
 
-  private maybeDrain(s: PeerSession | undefined): void {
+  /**
+   * Emits `drain` once nothing that made `publish` return false holds any more: every window
+   * below its low-water mark, and every link a volatile publish could not reach writable again
+   * (or gone). `s`: the session that made progress; none: a socket emptied or a session ended.
+   */
+  private maybeDrain(s: PeerSession | undefined, changed = false): void {
     if (s && s.congested && s.messages * 4 < this.windowMessages && s.bytes * 4 < this.windowBytes) {
       s.congested = false;
       this.congested.delete(s);
-      if (this.congested.size === 0) this.emit("drain");
-    } else if (!s && this.congested.size === 0) {
-      // A session ended or a full socket emptied: publishers may go on.
-      this.volatileBlocked = false;
-      this.emit("drain");
+      changed = true;
     }
+    if (this.volatileBlocked.size > 0) {
+      for (const b of s ? [s] : [...this.volatileBlocked]) {
+        if (!this.volatileBlocked.has(b)) continue;
+        if (this.sessions.get(b.id) !== b || b.connection?.writable) {
+          this.volatileBlocked.delete(b);
+          changed = true;
+        }
+      }
+    }
+    if (changed && this.congested.size === 0 && this.volatileBlocked.size === 0) this.emit("drain");
   }
 
   private drop(peer: string, count: number, reason: DropReason): void {

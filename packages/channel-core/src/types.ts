@@ -42,8 +42,17 @@ export interface HeartbeatOptions {
 
 /** Limits on state a remote peer can make this process keep. */
 export interface LimitOptions {
-  /** Most subscription patterns one peer may register. @default 10000 */
+  /** Most subscription patterns one peer may register (also the most one SUB frame may carry). @default 10000 */
   maxRemoteSubscriptions?: number;
+  /** Most wildcard patterns (with `*` or `>`) one peer may register. @default 1000 */
+  maxRemoteWildcards?: number;
+  /** Most bytes (UTF-8) of subscription patterns one peer may register. @default 4 MiB */
+  maxRemotePatternBytes?: number;
+  /**
+   * Most bytes of subscription patterns all peers together may register; the peer whose
+   * subscription would pass it is refused. Bounds the routing state whatever `maxPeers` is. @default 64 MiB
+   */
+  maxTotalRemotePatternBytes?: number;
   /** Most inbound connections in the middle of a handshake at once; a newcomer beyond it evicts the oldest. @default 256 */
   maxPendingHandshakes?: number;
   /** Most inbound connections from one address (IPv6: one /64) in the middle of a handshake; a newcomer beyond it evicts that address's oldest. @default 16 */
@@ -89,8 +98,6 @@ export interface MessageChannelOptions {
   window?: ResumeWindowOptions;
   /** Limits on peer-controlled state. */
   limits?: LimitOptions;
-  /** Delay before a batched acknowledgement is sent, in ms. @default 10 */
-  ackDelay?: number;
   /** The transport to use. @default the WebSocket transport */
   transport?: Transport;
 }

@@ -74,6 +74,38 @@ describe("resume window bounds", () => {
     expect(got.data).toEqual([1, 3]);
   });
 
+  it("sends a volatile publish right behind a normal one of the same tick, after it, and returns true", async () => {
+    const { pub, got } = await linked("n");
+    const drops: DropInfo[] = [];
+    pub.on("drop", (d) => drops.push(d));
+    // The README's pattern: a normal message, then a volatile one, in the same tick.
+    expect(pub.publish("n", 1)).toBe(true);
+    expect(pub.publish("n", 2, { volatile: true })).toBe(true);
+    expect(pub.publish("n", 3, { volatile: true })).toBe(true);
+    await until(() => got.data.length === 3);
+    expect(got.data).toEqual([1, 2, 3]);
+    // A later message proves nothing else was queued or dropped meanwhile.
+    pub.publish("n", 4);
+    await until(() => got.data.length === 4);
+    expect(drops).toEqual([]);
+    expect(pub.peers()[0]!.dropped).toEqual({});
+  });
+
+  it("a volatile publish that cannot go out returns false, is reported, and drain follows once the link can take it", async () => {
+    const { pub, proxy, got } = await linked("n");
+    await cut(proxy, pub);
+    const drop = nextEvent<DropInfo>(pub, "drop");
+    expect(pub.publish("n", 1, { volatile: true })).toBe(false);
+    expect(await drop).toEqual({ peer: "sub", count: 1, reason: "volatile" });
+    const drained = nextEvent(pub, "drain");
+    proxy.refuse(false);
+    await drained;
+    expect(pub.peers()[0]!.state).toBe("up");
+    expect(pub.publish("n", 2, { volatile: true })).toBe(true);
+    await until(() => got.data.length === 1);
+    expect(got.data).toEqual([2]);
+  });
+
   it("reports what was waiting for a peer when it is disconnected for good", async () => {
     const { pub, sub, proxy } = await linked("n");
     await cut(proxy, pub);
