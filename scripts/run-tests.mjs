@@ -54,8 +54,23 @@ async function ensureRedis() {
   console.log(`started a private redis-server for the tests on port ${port}`);
 }
 
+// The channel-nats tests start private nats-servers on free ports (never 4222): they need the
+// binary only. Debian's `nats-server` package is installed here if missing (root + apt).
+function ensureNatsServer() {
+  if (spawnSync("nats-server", ["--version"]).status === 0 || spawnSync("/usr/sbin/nats-server", ["--version"]).status === 0) return;
+  if (process.getuid?.() !== 0 || spawnSync("apt-get", ["--version"]).status !== 0) {
+    console.error("nats-server is needed by the channel-nats tests: install it (Debian: apt-get install nats-server).");
+    return;
+  }
+  console.log("installing Debian's nats-server for the channel-nats tests (apt-get)...");
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  spawnSync("apt-get", ["install", "-y", "-qq", "nats-server"], { stdio: "inherit", env });
+}
+
 await ensureRedis();
 ensureChromium();
+ensureNatsServer();
 const run = spawnSync("pnpm", ["exec", "turbo", "run", "test", "--concurrency=1", "--continue", ...process.argv.slice(2)], {
   cwd: root,
   stdio: "inherit",

@@ -9,7 +9,7 @@ import { join } from "node:path";
 /**
  * Private `nats-server` processes for tests: each on free 127.0.0.1 ports (never the machine's
  * 4222), started, waited for, and stopped by the test. Debian's `nats-server` package (2.9)
- * is enough; `NATS_SERVER` names another binary.
+ * is enough: `nats-server` on the PATH, else /usr/sbin/nats-server (not on a user's PATH).
  */
 
 /** Options of {@link startNatsServer}. */
@@ -76,14 +76,18 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
-const BINARY = process.env.NATS_SERVER ?? "nats-server";
+let binary: string | undefined;
+function natsServerBinary(): string {
+  binary ??= ["nats-server", "/usr/sbin/nats-server"].find((b) => spawnSync(b, ["--version"], { stdio: "ignore" }).status === 0) ?? "nats-server";
+  return binary;
+}
 const LOG_LIMIT = 16 * 1024;
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 /** True if a `nats-server` binary can be run here. */
 export function hasNatsServer(): boolean {
-  return spawnSync(BINARY, ["--version"], { stdio: "ignore" }).status === 0;
+  return spawnSync(natsServerBinary(), ["--version"], { stdio: "ignore" }).status === 0;
 }
 
 /** A port that was free on 127.0.0.1 a moment ago. */
@@ -192,7 +196,7 @@ class PrivateNatsServer implements NatsServer {
     if (this.storeDir) args.push("-js", "-sd", this.storeDir);
     args.push(...(this.options.args ?? []));
     installExitHook();
-    const child = spawn(BINARY, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(natsServerBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     running.add(child);
     this.exited = once(child, "exit").catch(() => undefined);
