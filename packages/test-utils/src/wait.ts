@@ -30,11 +30,17 @@ export function nextEvent<T = unknown>(
   );
 }
 
-/** Resolves once `check()` is true, re-checking on every turn of the event loop. */
+/**
+ * Resolves once `check()` is true. Polls on a short timer (1 ms, backing off to 10 ms), so
+ * waiting costs next to no CPU: re-checking on every turn of the event loop would spin a core
+ * that the code under test (and, on a shared machine, other processes) need.
+ */
 export async function until(check: () => boolean, ms = 20000, what = "condition"): Promise<void> {
   const deadline = Date.now() + ms;
+  let delay = 1;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms`);
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 10);
   }
 }
