@@ -100,7 +100,15 @@ describe("PendingHandshakes", () => {
 
 describe("toSecret: at least 128 random bits", () => {
   it("refuses short or patterned secrets with InvalidOptionError", () => {
-    for (const weak of ["", "s3cret", "demo-secret", "change-me", "0123456789012345678901", "passwordpasswordpassword", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"]) {
+    for (const weak of [
+      "",
+      "s3cret",
+      "demo-secret",
+      "change-me",
+      "0123456789012345678901",
+      "passwordpasswordpassword",
+      "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+    ]) {
       expect(() => toSecret(weak)).toThrow(expect.objectContaining({ code: "ERR_INVALID_OPTION" }));
     }
     expect(() => toSecret(new Uint8Array(15).map((_, i) => i))).toThrow(/too short/);

@@ -218,16 +218,21 @@ export function toSecret(secret: string | Uint8Array | undefined): Uint8Array | 
   if (typeof secret === "string") {
     const chars = [...secret];
     if (chars.length < MIN_SECRET_CHARS) {
-      throw new InvalidOptionError(`secret is too short (${chars.length} characters; at least ${MIN_SECRET_CHARS} random characters, 128 bits, are needed); ${hint}`);
+      throw new InvalidOptionError(
+        `secret is too short (${chars.length} characters; at least ${MIN_SECRET_CHARS} random characters, 128 bits, are needed); ${hint}`,
+      );
     }
     if (lowEntropy(chars)) throw new InvalidOptionError(`secret looks like a password or placeholder, not random bytes; ${hint}`);
     return Buffer.from(secret, "utf8");
   }
   if (!(secret instanceof Uint8Array)) throw new InvalidOptionError("secret must be a string or a Uint8Array");
   if (secret.length < MIN_SECRET_BYTES) {
-    throw new InvalidOptionError(`secret is too short (${secret.length} bytes; at least ${MIN_SECRET_BYTES} random bytes, 128 bits, are needed); ${hint}`);
+    throw new InvalidOptionError(
+      `secret is too short (${secret.length} bytes; at least ${MIN_SECRET_BYTES} random bytes, 128 bits, are needed); ${hint}`,
+    );
   }
-  if (lowEntropy([...secret])) throw new InvalidOptionError(`secret bytes are not random (too few distinct values or a repeated pattern); ${hint}`);
+  if (lowEntropy([...secret]))
+    throw new InvalidOptionError(`secret bytes are not random (too few distinct values or a repeated pattern); ${hint}`);
   return secret;
 }
 

@@ -19,7 +19,9 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.close()));
 });
 
-async function victim(options: Partial<MessageChannelOptions>): Promise<{ ch: MessageChannel; url: string; port: number; errors: ChannelError[] }> {
+async function victim(
+  options: Partial<MessageChannelOptions>,
+): Promise<{ ch: MessageChannel; url: string; port: number; errors: ChannelError[] }> {
   const { ch, url, port } = await mesh.listening("victim", { secret: testSecret, ...options });
   const errors: ChannelError[] = [];
   ch.on("error", (e) => errors.push(e));
@@ -220,7 +222,11 @@ describe("pre-authentication byte budget: unauthenticated bytes are bounded, wha
     socket.destroy();
     expect(peak).toBeLessThan(16 * MiB);
     expect(result.dropped).toBe(true);
-    await until(() => errors.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED || e.code === ErrorCode.MALFORMED_FRAME), 5000, "error reported");
+    await until(
+      () => errors.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED || e.code === ErrorCode.MALFORMED_FRAME),
+      5000,
+      "error reported",
+    );
   });
 
   it("a large first message is dropped before it is decoded", async () => {
@@ -272,11 +278,20 @@ describe("auth failures are rate-limited per address, and the ban only delays", 
 
 describe("secret strength", () => {
   it("refuses passwords and placeholders, accepts generated secrets", () => {
-    for (const weak of ["s3cret", "demo-secret", "change-me", "correct horse battery", "aaaaaaaaaaaaaaaaaaaaaaaaaaaa", "abcdefghabcdefghabcdefgh"]) {
+    for (const weak of [
+      "s3cret",
+      "demo-secret",
+      "change-me",
+      "correct horse battery",
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      "abcdefghabcdefghabcdefgh",
+    ]) {
       expect(() => mesh.channel("x", { secret: weak })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTION }));
     }
     expect(() => mesh.channel("x", { secret: new Uint8Array(32) })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTION }));
-    expect(() => mesh.channel("x", { secret: new Uint8Array(15).map((_, i) => i) })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTION }));
+    expect(() => mesh.channel("x", { secret: new Uint8Array(15).map((_, i) => i) })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
+    );
     expect(() => mesh.channel("ok1", { secret: testSecret })).not.toThrow();
     expect(() => mesh.channel("ok2", { secret: new Uint8Array(16).map((_, i) => i * 7) })).not.toThrow();
   });

@@ -90,7 +90,9 @@ describe("TLS links (wss://)", () => {
     });
     const http = await import("node:http");
     const shared = http.createServer();
-    await expect(b.listen({ server: shared, tls: { cert: Buffer.alloc(0) } } as never)).rejects.toMatchObject({ code: ErrorCode.INVALID_OPTION });
+    await expect(b.listen({ server: shared, tls: { cert: Buffer.alloc(0) } } as never)).rejects.toMatchObject({
+      code: ErrorCode.INVALID_OPTION,
+    });
   });
 });
 
@@ -103,7 +105,10 @@ describe("mutual TLS: a certificate names the service id", () => {
     const accepted: TransportConnection[] = [];
     const listener = await transport.listen({ port: 0, tls: mtls }, limits, (t) => accepted.push(t));
     const client = pki.issue({ cn: "ignored-cn", services: ["svc-b", "svc-b2"] });
-    const dialled = await transport.dial(listener.address.url, limits, { tls: { ca: pki.ca, cert: client.cert, key: client.key }, identity: true });
+    const dialled = await transport.dial(listener.address.url, limits, {
+      tls: { ca: pki.ca, cert: client.cert, key: client.key },
+      identity: true,
+    });
     await until(() => accepted.length === 1, 5000, "accepted");
     expect(accepted[0]?.peerIds).toEqual(["svc-b", "svc-b2"]);
     expect(dialled.peerIds).toEqual(["svc-a"]);
@@ -114,7 +119,9 @@ describe("mutual TLS: a certificate names the service id", () => {
   it("without identity: true a dialer leaves peerIds undefined; TLS without client certificates too", async () => {
     const transport = new WsTransport();
     const accepted: TransportConnection[] = [];
-    const listener = await transport.listen({ port: 0, tls: { cert: serverCert.cert, key: serverCert.key } }, limits, (t) => accepted.push(t));
+    const listener = await transport.listen({ port: 0, tls: { cert: serverCert.cert, key: serverCert.key } }, limits, (t) =>
+      accepted.push(t),
+    );
     const dialled = await transport.dial(listener.address.url, limits, { tls: { ca: pki.ca } });
     await until(() => accepted.length === 1, 5000, "accepted");
     expect(accepted[0]?.peerIds).toBeUndefined();
@@ -166,10 +173,9 @@ describe("mutual TLS: a certificate names the service id", () => {
 
 describe("peerIdsOf: the identity rule", () => {
   it("takes URI:sfn:service:<id> names, else the common name, never DNS names", () => {
-    expect(peerIdsOf({ subject: { CN: "x" } as never, subjectaltname: "DNS:localhost, URI:sfn:service:a, URI:https://x, URI:sfn:service:b" })).toEqual([
-      "a",
-      "b",
-    ]);
+    expect(
+      peerIdsOf({ subject: { CN: "x" } as never, subjectaltname: "DNS:localhost, URI:sfn:service:a, URI:https://x, URI:sfn:service:b" }),
+    ).toEqual(["a", "b"]);
     expect(peerIdsOf({ subject: { CN: "svc-c" } as never, subjectaltname: "DNS:svc-d, IP Address:127.0.0.1" })).toEqual(["svc-c"]);
     expect(peerIdsOf({ subject: { CN: ["a", "b"] } as never, subjectaltname: "" })).toEqual([]);
     expect(peerIdsOf({ subject: {} as never, subjectaltname: 'URI:"sfn:service:a, b"' })).toEqual(["a, b"]);

@@ -52,8 +52,23 @@ export function createTestCa(name = "SFN test CA"): TestCa {
   const dir = mkdtempSync(join(tmpdir(), "sfn-pki-"));
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   openssl(
-    ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", `/CN=${name}`,
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    [
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
     dir,
   );
   let n = 0;
@@ -69,10 +84,29 @@ export function createTestCa(name = "SFN test CA"): TestCa {
       const ext = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=serverAuth,clientAuth"];
       if (sans.length > 0) ext.push(`subjectAltName=${sans.join(",")}`);
       writeFileSync(join(dir, `${base}.ext`), `${ext.join("\n")}\n`);
-      openssl(["req", ...ec, "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", options.cn ? `/CN=${options.cn}` : "/O=sfn-test"], dir);
       openssl(
-        ["x509", "-req", "-in", `${base}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", `0x${randomBytes(8).toString("hex")}`,
-          "-days", "2", "-out", `${base}.crt`, "-extfile", `${base}.ext`],
+        ["req", ...ec, "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", options.cn ? `/CN=${options.cn}` : "/O=sfn-test"],
+        dir,
+      );
+      openssl(
+        [
+          "x509",
+          "-req",
+          "-in",
+          `${base}.csr`,
+          "-CA",
+          "ca.crt",
+          "-CAkey",
+          "ca.key",
+          "-set_serial",
+          `0x${randomBytes(8).toString("hex")}`,
+          "-days",
+          "2",
+          "-out",
+          `${base}.crt`,
+          "-extfile",
+          `${base}.ext`,
+        ],
         dir,
       );
       return { cert: readFileSync(join(dir, `${base}.crt`)), key: readFileSync(join(dir, `${base}.key`)) };

@@ -268,9 +268,16 @@ export class WsTransport implements Transport {
       throw new InvalidOptionError("tls cannot be combined with server: configure TLS on the server itself (https.createServer)");
     }
     const tls = shared ? undefined : options.tls;
-    const wss = new WebSocketServer({ ...WS_CAPS, noServer: true, maxPayload: limits.maxFrameSize, perMessageDeflate: false, clientTracking: true });
+    const wss = new WebSocketServer({
+      ...WS_CAPS,
+      noServer: true,
+      maxPayload: limits.maxFrameSize,
+      perMessageDeflate: false,
+      clientTracking: true,
+    });
     wss.on("error", () => {});
-    const refuse = (_req: IncomingMessage, res: import("node:http").ServerResponse): void => void res.writeHead(426).end("Upgrade Required");
+    const refuse = (_req: IncomingMessage, res: import("node:http").ServerResponse): void =>
+      void res.writeHead(426).end("Upgrade Required");
     let server: Server;
     if (shared) server = options.server;
     else if (tls) {
@@ -302,7 +309,16 @@ export class WsTransport implements Transport {
       }
       const peerIds = verifiedPeerIds(socket);
       wss.handleUpgrade(req, socket, head, (ws) =>
-        onConnection(new WsConnection(ws, { remote, socket, preAuthBytes: limits.preAuthBytes ?? 0, head: head.length, peerIds, helloTimeout: limits.helloTimeout ?? 0 })),
+        onConnection(
+          new WsConnection(ws, {
+            remote,
+            socket,
+            preAuthBytes: limits.preAuthBytes ?? 0,
+            head: head.length,
+            peerIds,
+            helloTimeout: limits.helloTimeout ?? 0,
+          }),
+        ),
       );
     };
     server.on("upgrade", onUpgrade);
