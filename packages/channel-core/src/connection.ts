@@ -526,9 +526,14 @@ export class Connection {
         // The transport ended it for a reason of its own (pre-auth byte budget, HELLO deadline).
         why = "error";
         err = error;
-      } else if (code === CloseCode.TOO_LARGE || wsCode === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+      } else if (wsCode === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
         why = "error";
         err = new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `a message from ${this.peerId ?? this.transport.remote} exceeded maxFrameSize (${this.host.maxFrameSize} bytes)`, { cause: error, peer: this.peerId });
+      } else if (code === CloseCode.TOO_LARGE) {
+        // The peer closed the link because a message from this side exceeded its limit.
+        why = "error";
+        const limit = this.session?.peerMaxFrameSize || this.peer?.maxFrameSize;
+        err = new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `${this.peerId ?? this.transport.remote} refused a message from this service as larger than its maxFrameSize${limit ? ` (${limit} bytes)` : ""}`, { peer: this.peerId });
       } else if (typeof wsCode === "string" && wsCode.startsWith("WS_ERR_")) {
         why = "error";
         err = new ProtocolError(ErrorCode.MALFORMED_FRAME, `invalid WebSocket data from ${this.peerId ?? this.transport.remote}: ${error?.message}`, { cause: error, peer: this.peerId });

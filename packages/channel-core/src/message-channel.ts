@@ -681,9 +681,10 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       this.congested.delete(s);
       s.congested = false;
       // The full subscription state opens every new session, even when empty: the peer
-      // counts the link as up only once it knows what this side wants. Chunks stay far below
-      // any sensible maxFrameSize, whatever the patterns' lengths.
-      for (const chunk of chunkPatterns(this.local.patterns(), 32 * 1024)) s.enqueue(FrameType.SUB, encodePatternsBody(chunk));
+      // counts the link as up only once it knows what this side wants. Chunks stay below half
+      // the peer's maxFrameSize (and 32 KiB), whatever the patterns' lengths.
+      const chunkBytes = Math.min(32 * 1024, Math.floor(hello.maxFrameSize / 2));
+      for (const chunk of chunkPatterns(this.local.patterns(), chunkBytes)) s.enqueue(FrameType.SUB, encodePatternsBody(chunk));
       s.initialSeq = s.lastSeq;
     }
     clearTimeout(s.expiry);

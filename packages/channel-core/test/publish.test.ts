@@ -1,5 +1,5 @@
 import { nextEvent, until } from "@sfn/test-utils";
-import { ErrorCode, type DropInfo, type MessageChannelOptions } from "../src/index.js";
+import { ErrorCode, type ChannelError, type DropInfo, type MessageChannelOptions } from "../src/index.js";
 import { Mesh, collect } from "./helpers.js";
 
 const mesh = new Mesh();
@@ -48,6 +48,36 @@ describe("publish checks and encodes first: a payload that fails has no side eff
     pub.publish("n", "ok");
     await until(() => theirs.data.length === 1);
     expect([mine.data, theirs.data, pub.peers()[0]!.sent]).toEqual([["ok"], ["ok"], 1]);
+  });
+});
+
+describe("frame-size limits between peers", () => {
+  it("a peer with a small maxFrameSize still receives the whole subscription state", async () => {
+    const { ch: small, url } = await mesh.listening("small", { maxFrameSize: 8 * 1024 });
+    const big = mesh.channel("big");
+    for (let i = 0; i < 100; i++) big.subscribe(`${"p".repeat(200)}.${i}`, () => {});
+    await big.connect(url, { timeout: 5000 });
+    expect(small.peers()[0]).toMatchObject({ state: "up", subscriptions: 100 });
+  });
+
+  it("a sender whose message a peer refuses as too large gets a typed ERR_FRAME_TOO_LARGE naming the peer's limit", async () => {
+    const { ch: small, url } = await mesh.listening("small", { maxFrameSize: 1024 });
+    const sender = mesh.channel("sender");
+    const senderErrors: ChannelError[] = [];
+    const smallErrors: ChannelError[] = [];
+    sender.on("error", (e) => senderErrors.push(e));
+    small.on("error", (e) => smallErrors.push(e));
+    // One pattern of 2,000 UTF-8 bytes: no chunking can fit it under the peer's 1,024.
+    sender.subscribe("é".repeat(1000), () => {});
+    const linking = sender.connect(url, { timeout: 3000 }).catch(() => {});
+    await until(() => senderErrors.some((e) => e.code === ErrorCode.FRAME_TOO_LARGE));
+    const seen = senderErrors.find((e) => e.code === ErrorCode.FRAME_TOO_LARGE)!;
+    expect(seen.peer).toBe("small");
+    expect(seen.message).toBe("small refused a message from this service as larger than its maxFrameSize (1024 bytes)");
+    await until(() => smallErrors.some((e) => e.code === ErrorCode.FRAME_TOO_LARGE));
+    expect(smallErrors.find((e) => e.code === ErrorCode.FRAME_TOO_LARGE)!.message).toMatch(/a message from .* exceeded maxFrameSize \(1024 bytes\)/);
+    await sender.close({ drainTimeout: 0 });
+    await linking;
   });
 });
 
