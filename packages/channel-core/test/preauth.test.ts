@@ -241,14 +241,24 @@ describe("pre-authentication byte budget: unauthenticated bytes are bounded, wha
     expect(errors.map((e) => e.code)).toEqual([ErrorCode.LIMIT_EXCEEDED]);
   });
 
-  it("an authenticated peer may then send messages far over the pre-auth budget (up to maxFrameSize)", async () => {
+  it("once linked, peers send far more than the budget both ways: large subscription states, large messages", async () => {
     const { ch, url } = await victim({ maxFrameSize: 4 * MiB });
     const peer = mesh.channel("peer", { secret: testSecret, maxFrameSize: 4 * MiB });
-    const got: unknown[] = [];
-    ch.subscribe("big", (d) => got.push(d));
+    // ~300 KB of subscriptions each way: they open the session, right after the handshake.
+    for (let i = 0; i < 5000; i++) {
+      ch.subscribe(`victim.interest.${i}.padding-padding-padding`, () => {});
+      peer.subscribe(`peer.interest.${i}.padding-padding-padding`, () => {});
+    }
+    const atVictim: unknown[] = [];
+    const atPeer: unknown[] = [];
+    ch.subscribe("big", (d) => atVictim.push(d));
+    peer.subscribe("big", (d) => atPeer.push(d));
     await peer.connect(url);
-    peer.publish("big", "z".repeat(2 * MiB));
-    await until(() => got.length === 1, 10_000, "big message");
+    peer.publish("big", "z".repeat(2 * MiB), { local: false });
+    ch.publish("big", "y".repeat(2 * MiB), { local: false });
+    await until(() => atVictim.length === 1 && atPeer.length === 1, 10_000, "big messages");
+    expect(ch.peers()[0]?.subscriptions).toBe(5001);
+    expect(peer.peers()[0]?.subscriptions).toBe(5001);
   });
 });
 

@@ -60,7 +60,11 @@ export function assertWsCaps(): void {
 /** The raw socket under a WebSocket, counting bytes until the handshake completes. */
 class ByteBudget {
   private left: number;
+  private lifted = false;
   private readonly onData = (chunk: Buffer): void => {
+    // Removing the listener inside ws's own handler of the same chunk does not stop this call
+    // (emit iterates over a copy of the listeners): the flag does.
+    if (this.lifted) return;
     this.left -= chunk.length;
     if (this.left < 0) {
       this.socket.off("data", this.onData);
@@ -82,6 +86,7 @@ class ByteBudget {
   }
 
   lift(): void {
+    this.lifted = true;
     this.socket.off("data", this.onData);
   }
 }
