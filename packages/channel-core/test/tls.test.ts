@@ -182,3 +182,27 @@ describe("peerIdsOf: the identity rule", () => {
     expect(peerIdsOf(undefined)).toEqual([]);
   });
 });
+
+describe("ws floor", () => {
+  it("refuses to start on a ws without the fragment and auto-pong caps (an older release ignores unknown options)", () => {
+    jest.isolateModules(() => {
+      jest.doMock("ws", () => {
+        const real = jest.requireActual("ws");
+        // ws 8.20: no maxFragments, maxBufferedChunks, maxPendingAutoPongs among the defaults.
+        class OldServer extends real.WebSocketServer {
+          constructor(options: object) {
+            super(options);
+            const o = (this as unknown as { options: Record<string, unknown> }).options;
+            delete o.maxFragments;
+            delete o.maxBufferedChunks;
+            delete o.maxPendingAutoPongs;
+          }
+        }
+        return { ...real, WebSocketServer: OldServer };
+      });
+      const { WsTransport: Old } = require("../src/transport/ws-transport.js") as typeof import("../src/transport/ws-transport.js");
+      expect(() => new Old()).toThrow(/ws" is too old: it lacks maxFragments, maxBufferedChunks, maxPendingAutoPongs/);
+    });
+    jest.dontMock("ws");
+  });
+});
