@@ -33,7 +33,7 @@ rpc.subscribe("demo.request", (req, meta) => {
       break;
     case "room":
       rpc.ws.to("demo-room").emit("room", { text: "to everyone in demo-room", at });
-      rpc.sse.to("demo-room").emit("room", { text: "to everyone in demo-room", at });
+      rpc.sse.in("demo-room").emit("room", { text: "to everyone in demo-room", at });
       count("ws:room");
       count("sse:room");
       break;

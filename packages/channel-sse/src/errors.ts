@@ -10,8 +10,10 @@ export const SseErrorCode = {
   SLOW_CLIENT: "ERR_SSE_SLOW_CLIENT",
   /** A front end received an operation it cannot read (dropped, not applied). */
   BAD_OPERATION: "ERR_SSE_BAD_OPERATION",
-  /** The data could not be serialized. */
+  /** The data could not be serialized (or holds a value too costly to serialize, such as a huge bigint). */
   SERIALIZE: "ERR_SSE_SERIALIZE",
+  /** A serialized event is over `maxEventBytes`: refused at the publisher, or dropped and reported at the front end. */
+  TOO_LARGE: "ERR_SSE_TOO_LARGE",
 } as const;
 
 /** One of {@link SseErrorCode}. */

@@ -9,6 +9,7 @@ export interface SseSink {
 interface State {
   via?: string[];
   to?: string[];
+  rooms?: string[];
 }
 
 const list = (v: string | readonly string[]): string[] => (typeof v === "string" ? [v] : [...v]);
@@ -21,7 +22,7 @@ const list = (v: string | readonly string[]): string[] => (typeof v === "string"
  * ```ts
  * message.sse.send("Hello, World!");
  * message.sse.via("web-server-1").to("PbiJhda21").emit("greeting", "Hello, World!");
- * message.sse.to("customer-42").emit("invoice", { id: 7 });
+ * message.sse.in("customer-42").emit("invoice", { id: 7 });
  * message.sse.via("web-server-1").to("PbiJhda21").close();
  * ```
  */
@@ -37,9 +38,14 @@ export class SseOperator {
     return new SseOperator(this.sink, { ...this.state, via: list(serverId) });
   }
 
-  /** Only these clients: client ids or room names (union). */
-  to(target: string | readonly string[]): SseOperator {
-    return new SseOperator(this.sink, { ...this.state, to: [...new Set([...(this.state.to ?? []), ...list(target)])] });
+  /** Only these clients, by client id (never a room: rooms are a separate namespace, see `in`). Combines with `in` as a union. */
+  to(clientId: string | readonly string[]): SseOperator {
+    return new SseOperator(this.sink, { ...this.state, to: [...new Set([...(this.state.to ?? []), ...list(clientId)])] });
+  }
+
+  /** Only the clients in these rooms. Combines with `to` as a union. */
+  in(room: string | readonly string[]): SseOperator {
+    return new SseOperator(this.sink, { ...this.state, rooms: [...new Set([...(this.state.rooms ?? []), ...list(room)])] });
   }
 
   /** Sends a `message` event. */

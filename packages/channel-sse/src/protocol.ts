@@ -9,8 +9,10 @@ export interface SendOp {
   /** Event name (absent: the default `message` event). */
   event?: string;
   data: unknown;
-  /** Client ids or rooms (absent: every client). */
+  /** Client ids (with `rooms` absent too: every client). */
   to?: string[];
+  /** Rooms (a separate namespace from client ids). */
+  rooms?: string[];
   via?: string[];
 }
 
@@ -18,6 +20,7 @@ export interface SendOp {
 export interface CloseOp {
   t: "close";
   to?: string[];
+  rooms?: string[];
   via?: string[];
 }
 
@@ -30,7 +33,7 @@ const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x)
 export function readOperation(v: unknown): SseOperation | undefined {
   if (v === null || typeof v !== "object") return undefined;
   const o = v as Record<string, unknown>;
-  if ((o.to !== undefined && !isStrings(o.to)) || (o.via !== undefined && !isStrings(o.via))) return undefined;
+  for (const list of [o.to, o.rooms, o.via]) if (list !== undefined && !isStrings(list)) return undefined;
   if (o.t === "send") return o.event === undefined || typeof o.event === "string" ? (o as unknown as SendOp) : undefined;
   if (o.t === "close") return o as unknown as CloseOp;
   return undefined;

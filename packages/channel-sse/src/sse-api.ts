@@ -4,6 +4,7 @@ import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/chan
 import { SseError, SseErrorCode } from "./errors.js";
 import { SseFrontEnd, type SseConnectOptions, type SseFrontEndOptions } from "./front-end.js";
 import { OP_TOPIC, readOperation, type SseOperation } from "./protocol.js";
+import { jsonSerializer } from "./sse-frame.js";
 import { SseOperator } from "./operator.js";
 import type { SseClient } from "./sse-client.js";
 
@@ -36,7 +37,13 @@ export class SseApi extends SseOperator {
           this.core.report(new SseError(SseErrorCode.BAD_OPERATION, `dropped an unreadable SSE operation from "${meta.from}"`, { peer: meta.from }));
           return;
         }
-        this.hub?.apply(op);
+        try {
+          this.hub?.apply(op);
+        } catch (error) {
+          // Data this front end cannot send (too large, unserializable): dropped, reported, nothing else harmed.
+          const e = error instanceof SseError ? error : new SseError(SseErrorCode.BAD_OPERATION, `could not apply an SSE operation from "${meta.from}"`, { cause: error });
+          this.core.report(new SseError(e.code as SseErrorCode, `${e.message} (operation from "${meta.from}", dropped)`, { cause: e, peer: meta.from }));
+        }
       });
     }
     return () => this.unserve();
@@ -71,11 +78,25 @@ export class SseApi extends SseOperator {
   }
 
   private sendOp(op: SseOperation): boolean {
+    if (op.t === "send") this.checkData(op.data);
     const { ok, unknown } = this.core.publishTo(OP_TOPIC, op, { via: op.via });
     if (unknown.length > 0) {
       this.core.report(new SseError(SseErrorCode.UNKNOWN_SERVER, `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked SSE front end; the operation did not reach it`));
     }
     return ok;
+  }
+
+  /**
+   * Refuses at the call site what no front end could send, where that is cheap to know: a string
+   * over `maxEventBytes`, a bigint over the serializer's digit cap. Other data is checked by each
+   * front end after serializing (dropped and reported there).
+   */
+  private checkData(data: unknown): void {
+    const max = this.options.maxEventBytes ?? 1024 * 1024;
+    if (typeof data === "string" && (data.length > max || Buffer.byteLength(data) > max)) {
+      throw new SseError(SseErrorCode.TOO_LARGE, `SSE data of ${Buffer.byteLength(data)} bytes is over maxEventBytes (${max}); not sent`);
+    }
+    if (typeof data === "bigint") jsonSerializer(data);
   }
 }
 

@@ -8,11 +8,25 @@ import { SseError, SseErrorCode } from "./errors.js";
 /** Turns a payload into the text of an event's data; the default is JSON for non-strings. */
 export type Serializer = (data: unknown) => string;
 
-/** Strings as they are; everything else as JSON (`undefined` as an empty data field). */
+/** Most decimal digits of a bigint the JSON serializer writes (a longer one is refused, not converted). */
+export const MAX_BIGINT_DIGITS = 1000;
+// Comparing against a bound is linear in the bigint's size; converting a huge one to decimal is
+// superlinear (a 1 MB bigint blocked the loop for seconds).
+const BIGINT_BOUND = 10n ** BigInt(MAX_BIGINT_DIGITS);
+
+function bigintText(v: bigint): string {
+  if (v >= BIGINT_BOUND || v <= -BIGINT_BOUND) {
+    throw new SseError(SseErrorCode.SERIALIZE, `SSE data holds a bigint of more than ${MAX_BIGINT_DIGITS} digits; send it as a string`);
+  }
+  return v.toString();
+}
+
+/** Strings as they are; everything else as JSON (`undefined` as an empty data field, a bigint of up to 1,000 digits as a string). */
 export const jsonSerializer: Serializer = (data) => {
   if (typeof data === "string") return data;
   if (data === undefined) return "";
-  const text = JSON.stringify(data, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  if (typeof data === "bigint") return JSON.stringify(bigintText(data));
+  const text = JSON.stringify(data, (_k, v: unknown) => (typeof v === "bigint" ? bigintText(v) : v));
   return text ?? "";
 };
 
