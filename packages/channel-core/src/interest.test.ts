@@ -61,6 +61,17 @@ describe("PatternTrie (a NATS-style sublist)", () => {
 });
 
 describe("InterestSet", () => {
+  it("answers exactly as matching every pattern with CompiledPattern would", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.oneof(patternArb, topicArb, onlyTail), { maxLength: 30 }), fc.array(topicArb, { maxLength: 20 }), (patterns, topics) => {
+        const set = new InterestSet();
+        for (const p of patterns) set.add(p);
+        for (const topic of topics) expect(set.matches(topic)).toBe(patterns.some((p) => new CompiledPattern(p).matches(topic)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it("counts patterns, wildcard patterns and pattern bytes (the per-peer limits' units)", () => {
     const set = new InterestSet();
     expect(set.add("orders.created")).toBe(true);

@@ -105,7 +105,7 @@ export class PatternTrie<V> {
    */
   match(topic: string, visit: (value: V) => boolean | void): void {
     if (this.count === 0) return;
-    const tokens = topic.split(TOKEN_SEPARATOR);
+    const tokens = tokensOf(topic);
     const root = this.root;
     if (tokens.length > 1 && tokens[0] === RESERVED_TOKEN) {
       const next = root.literal?.get(RESERVED_TOKEN);
@@ -114,6 +114,18 @@ export class PatternTrie<V> {
     }
     walk(root, tokens, 0, visit);
   }
+}
+
+// One publish asks every peer's trie about the same topic: split it once.
+let lastTopic = "";
+let lastTokens: readonly string[] = [""];
+
+function tokensOf(topic: string): readonly string[] {
+  if (topic !== lastTopic) {
+    lastTokens = topic.split(TOKEN_SEPARATOR);
+    lastTopic = topic;
+  }
+  return lastTokens;
 }
 
 function child<V>(node: TrieNode<V>, token: string): TrieNode<V> | undefined {
@@ -142,18 +154,19 @@ export function patternBytes(pattern: string): number {
  * hostile peer's answers would only hold memory.
  */
 export class InterestSet {
+  // Exact patterns answer with one hash lookup; only wildcard patterns need the trie.
+  private readonly exact = new Set<string>();
   private readonly trie = new PatternTrie<true>();
-  private wild = 0;
   private byteCount = 0;
 
   /** Number of patterns. */
   get size(): number {
-    return this.trie.size;
+    return this.exact.size + this.trie.size;
   }
 
   /** Number of patterns with a wildcard. */
   get wildcards(): number {
-    return this.wild;
+    return this.trie.size;
   }
 
   /** Total UTF-8 bytes of the patterns. */
@@ -163,35 +176,35 @@ export class InterestSet {
 
   /** Adds a pattern; false if it was there already. */
   add(pattern: string): boolean {
-    if (this.trie.get(pattern) !== undefined) return false;
-    this.trie.set(pattern, true);
-    if (isWildcard(pattern)) this.wild++;
+    if (this.has(pattern)) return false;
+    if (isWildcard(pattern)) this.trie.set(pattern, true);
+    else this.exact.add(pattern);
     this.byteCount += patternBytes(pattern);
     return true;
   }
 
   /** Removes a pattern; false if it was not there. */
   delete(pattern: string): boolean {
-    if (!this.trie.delete(pattern)) return false;
-    if (isWildcard(pattern)) this.wild--;
+    if (!(isWildcard(pattern) ? this.trie.delete(pattern) : this.exact.delete(pattern))) return false;
     this.byteCount -= patternBytes(pattern);
     return true;
   }
 
   /** True if the pattern itself is in the set. */
   has(pattern: string): boolean {
-    return this.trie.get(pattern) !== undefined;
+    return isWildcard(pattern) ? this.trie.get(pattern) !== undefined : this.exact.has(pattern);
   }
 
   /** Removes every pattern. */
   clear(): void {
+    this.exact.clear();
     this.trie.clear();
-    this.wild = 0;
     this.byteCount = 0;
   }
 
   /** True if some pattern matches the concrete topic. */
   matches(topic: string): boolean {
+    if (this.exact.has(topic)) return true;
     let hit = false;
     this.trie.match(topic, () => (hit = true));
     return hit;
@@ -199,7 +212,7 @@ export class InterestSet {
 
   /** Every pattern. */
   patterns(): string[] {
-    return this.trie.patterns();
+    return [...this.exact, ...this.trie.patterns()];
   }
 }
 

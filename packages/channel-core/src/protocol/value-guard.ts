@@ -67,208 +67,230 @@ function describe(type: number): string {
   return REFUSED[type] ?? `extension type ${type}`;
 }
 
+// The scan is synchronous and never re-entered, so its state lives here and nothing is
+// allocated per call (this runs on every received message and every object payload sent).
+const EMPTY = new Uint8Array(0);
+let src: Uint8Array = EMPTY;
+let pos = 0;
+let end = 0;
+let limits: ValueLimits = DEFAULT_VALUE_LIMITS;
+// Per record id (0x40-0x7f), valid where `generation` matches: key count, reads, key bytes.
+const definedIn = new Uint32Array(64);
+const keyCount = new Int32Array(64);
+const reads = new Int32Array(64);
+const keysAt = new Int32Array(64);
+const keysEnd = new Int32Array(64);
+let generation = 0;
+let hotShapes: Set<string> | undefined;
+let shapeBudget = 0;
+
+function fail(message: string): never {
+  throw new UnsafeValueError(message);
+}
+
+function need(n: number): void {
+  if (pos + n > end) fail("value runs past the end of the message");
+}
+
+function u8(): number {
+  need(1);
+  return src[pos++]!;
+}
+
+function u16(): number {
+  need(2);
+  const v = (src[pos]! << 8) | src[pos + 1]!;
+  pos += 2;
+  return v;
+}
+
+function u32(): number {
+  need(4);
+  const v = src[pos]! * 0x1000000 + ((src[pos + 1]! << 16) | (src[pos + 2]! << 8) | src[pos + 3]!);
+  pos += 4;
+  return v;
+}
+
+function skip(n: number): void {
+  need(n);
+  pos += n;
+}
+
+function noteRead(id: number): void {
+  if (++reads[id]! !== HOT_READS) return;
+  hotShapes ??= new Set();
+  const shape = Buffer.from(src.buffer, src.byteOffset + keysAt[id]!, keysEnd[id]! - keysAt[id]!).toString("latin1");
+  if (hotShapes.has(shape)) return;
+  hotShapes.add(shape);
+  shapeBudget -= SHAPE_OVERHEAD + keyCount[id]!;
+  if (shapeBudget < 0) fail(`too many distinct record shapes in one message (budget ${limits.maxRecordShapeCost})`);
+}
+
+function values(n: number, depth: number): void {
+  if (n > end - pos) fail("container claims more elements than the message has bytes");
+  for (let i = 0; i < n; i++) value(depth);
+}
+
+function arrayLength(): number {
+  const t = u8();
+  if (t >= 0x90 && t <= 0x9f) return t - 0x90;
+  if (t === 0xdc) return u16();
+  if (t === 0xdd) return u32();
+  return fail("expected an array");
+}
+
+function recordDefinition(depth: number): void {
+  const id = u8() & 0x3f;
+  const at = pos;
+  const n = arrayLength();
+  if (n > end - pos) fail("record definition claims more keys than the message has bytes");
+  for (let i = 0; i < n; i++) {
+    const t = u8();
+    if (t >= 0xa0 && t <= 0xbf) skip(t - 0xa0);
+    else if (t === 0xd9) skip(u8());
+    else if (t === 0xda) skip(u16());
+    else if (t === 0xdb) skip(u32());
+    else fail("record keys must be strings");
+  }
+  definedIn[id] = generation;
+  keyCount[id] = n;
+  reads[id] = 0;
+  keysAt[id] = at;
+  keysEnd[id] = pos;
+  noteRead(id);
+  values(n, depth + 1);
+}
+
+function ext(length: number, type: number): void {
+  if (type === EXT_BIGINT) {
+    if (length < 1 || length > limits.maxBigIntBytes) fail(`bigint of ${length} bytes (at most ${limits.maxBigIntBytes})`);
+  } else if (type === EXT_TYPED) {
+    need(length);
+    const kind = length > 0 ? src[pos]! : -1;
+    if (!((kind >= 0 && kind <= 10) || kind === 16 || kind === 17)) fail(`typed array of unknown kind ${kind}`);
+  } else if (type === EXT_DATE) {
+    if (length !== 4 && length !== 8 && length !== 12) fail(`timestamp of ${length} bytes`);
+  } else {
+    fail(`${describe(type)} is not allowed in a payload`);
+  }
+  skip(length);
+}
+
+function value(depth: number): void {
+  if (depth > limits.maxDepth) fail(`nesting deeper than ${limits.maxDepth}`);
+  const t = u8();
+  if (t < 0x40) return;
+  if (t < 0x80) {
+    const id = t & 0x3f;
+    if (definedIn[id] !== generation) return; // a positive fixint
+    noteRead(id);
+    values(keyCount[id]!, depth + 1);
+    return;
+  }
+  if (t < 0x90) return values(2 * (t - 0x80), depth + 1);
+  if (t < 0xa0) return values(t - 0x90, depth + 1);
+  if (t < 0xc0) return skip(t - 0xa0);
+  if (t >= 0xe0) return;
+  switch (t) {
+    case 0xc0:
+    case 0xc2:
+    case 0xc3:
+      return;
+    case 0xc1:
+      return fail("the never-used byte 0xc1");
+    case 0xc4:
+      return skip(u8());
+    case 0xc5:
+      return skip(u16());
+    case 0xc6:
+      return skip(u32());
+    case 0xc7: {
+      const n = u8();
+      return ext(n, u8());
+    }
+    case 0xc8: {
+      const n = u16();
+      return ext(n, u8());
+    }
+    case 0xc9: {
+      const n = u32();
+      return ext(n, u8());
+    }
+    case 0xca:
+      return skip(4);
+    case 0xcb:
+      return skip(8);
+    case 0xcc:
+    case 0xd0:
+      return skip(1);
+    case 0xcd:
+    case 0xd1:
+      return skip(2);
+    case 0xce:
+    case 0xd2:
+      return skip(4);
+    case 0xcf:
+    case 0xd3:
+      return skip(8);
+    case 0xd4: {
+      const type = u8();
+      if (type === EXT_RECORD) return recordDefinition(depth);
+      if (type === EXT_SET) {
+        skip(1);
+        return values(arrayLength(), depth + 1);
+      }
+      if (type === EXT_UNDEFINED || type === EXT_DATE) return skip(1);
+      return ext(1, type);
+    }
+    case 0xd5: {
+      const type = u8();
+      if (type === EXT_RECORD) return fail("two-byte record ids are not allowed");
+      return ext(2, type);
+    }
+    case 0xd6:
+      return ext(4, u8());
+    case 0xd7:
+      return ext(8, u8());
+    case 0xd8:
+      return ext(16, u8());
+    case 0xd9:
+      return skip(u8());
+    case 0xda:
+      return skip(u16());
+    case 0xdb:
+      return skip(u32());
+    case 0xdc:
+      return values(u16(), depth + 1);
+    case 0xdd:
+      return values(u32(), depth + 1);
+    case 0xde:
+      return values(2 * u16(), depth + 1);
+    default: // 0xdf
+      return values(2 * u32(), depth + 1);
+  }
+}
+
 /**
- * Throws {@link UnsafeValueError} unless `bytes[start, end)` is a sequence of complete
+ * Throws {@link UnsafeValueError} unless `bytes[start, stop)` is a sequence of complete
  * MessagePack values inside the allow-list. Record definitions live for the whole sequence,
  * as they do for msgpackr's `unpackMultiple`.
  */
-export function checkValues(bytes: Uint8Array, limits: ValueLimits = DEFAULT_VALUE_LIMITS, start = 0, end = bytes.length): void {
-  let pos = start;
-  // Per record id (0x40-0x7f): key count (-1: none), reads so far, where its keys are encoded.
-  // Allocated on the first record definition: most messages have none.
-  let keyCount: Int32Array | undefined;
-  let reads = keyCount;
-  let keysAt = keyCount;
-  let keysEnd = keyCount;
-  let hotShapes: Set<string> | undefined;
-  let shapeBudget = limits.maxRecordShapeCost;
-
-  const fail = (message: string): never => {
-    throw new UnsafeValueError(message);
-  };
-  const need = (n: number): void => {
-    if (n < 0 || pos + n > end) fail("value runs past the end of the message");
-  };
-  const u8 = (): number => {
-    need(1);
-    return bytes[pos++]!;
-  };
-  const u16 = (): number => {
-    need(2);
-    const v = (bytes[pos]! << 8) | bytes[pos + 1]!;
-    pos += 2;
-    return v;
-  };
-  const u32 = (): number => {
-    need(4);
-    const v = bytes[pos]! * 0x1000000 + ((bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!);
-    pos += 4;
-    return v;
-  };
-  const skip = (n: number): void => {
-    need(n);
-    pos += n;
-  };
-
-  const noteRead = (id: number): void => {
-    if (++reads![id]! !== HOT_READS) return;
-    hotShapes ??= new Set();
-    const shape = Buffer.from(bytes.buffer, bytes.byteOffset + keysAt![id]!, keysEnd![id]! - keysAt![id]!).toString("latin1");
-    if (hotShapes.has(shape)) return;
-    hotShapes.add(shape);
-    shapeBudget -= SHAPE_OVERHEAD + keyCount![id]!;
-    if (shapeBudget < 0) fail(`too many distinct record shapes in one message (budget ${limits.maxRecordShapeCost})`);
-  };
-
-  const values = (n: number, depth: number): void => {
-    if (n > end - pos) fail("container claims more elements than the message has bytes");
-    for (let i = 0; i < n; i++) value(depth);
-  };
-
-  const arrayLength = (): number => {
-    const t = u8();
-    if (t >= 0x90 && t <= 0x9f) return t - 0x90;
-    if (t === 0xdc) return u16();
-    if (t === 0xdd) return u32();
-    return fail("expected an array");
-  };
-
-  const recordDefinition = (depth: number): void => {
-    const id = u8() & 0x3f;
-    const at = pos;
-    const n = arrayLength();
-    if (n > end - pos) fail("record definition claims more keys than the message has bytes");
-    for (let i = 0; i < n; i++) {
-      const t = u8();
-      if (t >= 0xa0 && t <= 0xbf) skip(t - 0xa0);
-      else if (t === 0xd9) skip(u8());
-      else if (t === 0xda) skip(u16());
-      else if (t === 0xdb) skip(u32());
-      else fail("record keys must be strings");
-    }
-    if (!keyCount) {
-      keyCount = new Int32Array(64).fill(-1);
-      reads = new Int32Array(64);
-      keysAt = new Int32Array(64);
-      keysEnd = new Int32Array(64);
-    }
-    keyCount[id] = n;
-    reads![id] = 0;
-    keysAt![id] = at;
-    keysEnd![id] = pos;
-    noteRead(id);
-    values(n, depth + 1);
-  };
-
-  const ext = (length: number, type: number): void => {
-    if (type === EXT_BIGINT) {
-      if (length < 1 || length > limits.maxBigIntBytes) fail(`bigint of ${length} bytes (at most ${limits.maxBigIntBytes})`);
-    } else if (type === EXT_TYPED) {
-      need(length);
-      const kind = length > 0 ? bytes[pos]! : -1;
-      if (!((kind >= 0 && kind <= 10) || kind === 16 || kind === 17)) fail(`typed array of unknown kind ${kind}`);
-    } else if (type === EXT_DATE) {
-      if (length !== 4 && length !== 8 && length !== 12) fail(`timestamp of ${length} bytes`);
-    } else {
-      fail(`${describe(type)} is not allowed in a payload`);
-    }
-    skip(length);
-  };
-
-  const value = (depth: number): void => {
-    if (depth > limits.maxDepth) fail(`nesting deeper than ${limits.maxDepth}`);
-    const t = u8();
-    if (t < 0x40) return;
-    if (t < 0x80) {
-      const id = t & 0x3f;
-      const n = keyCount ? keyCount[id]! : -1;
-      if (n < 0) return; // a positive fixint
-      noteRead(id);
-      values(n, depth + 1);
-      return;
-    }
-    if (t < 0x90) return values(2 * (t - 0x80), depth + 1);
-    if (t < 0xa0) return values(t - 0x90, depth + 1);
-    if (t < 0xc0) return skip(t - 0xa0);
-    if (t >= 0xe0) return;
-    switch (t) {
-      case 0xc0:
-      case 0xc2:
-      case 0xc3:
-        return;
-      case 0xc1:
-        return fail("the never-used byte 0xc1");
-      case 0xc4:
-        return skip(u8());
-      case 0xc5:
-        return skip(u16());
-      case 0xc6:
-        return skip(u32());
-      case 0xc7: {
-        const n = u8();
-        return ext(n, u8());
-      }
-      case 0xc8: {
-        const n = u16();
-        return ext(n, u8());
-      }
-      case 0xc9: {
-        const n = u32();
-        return ext(n, u8());
-      }
-      case 0xca:
-        return skip(4);
-      case 0xcb:
-        return skip(8);
-      case 0xcc:
-      case 0xd0:
-        return skip(1);
-      case 0xcd:
-      case 0xd1:
-        return skip(2);
-      case 0xce:
-      case 0xd2:
-        return skip(4);
-      case 0xcf:
-      case 0xd3:
-        return skip(8);
-      case 0xd4: {
-        const type = u8();
-        if (type === EXT_RECORD) return recordDefinition(depth);
-        if (type === EXT_SET) {
-          skip(1);
-          return values(arrayLength(), depth + 1);
-        }
-        if (type === EXT_UNDEFINED || type === EXT_DATE) return skip(1);
-        return ext(1, type);
-      }
-      case 0xd5: {
-        const type = u8();
-        if (type === EXT_RECORD) return fail("two-byte record ids are not allowed");
-        return ext(2, type);
-      }
-      case 0xd6:
-        return ext(4, u8());
-      case 0xd7:
-        return ext(8, u8());
-      case 0xd8:
-        return ext(16, u8());
-      case 0xd9:
-        return skip(u8());
-      case 0xda:
-        return skip(u16());
-      case 0xdb:
-        return skip(u32());
-      case 0xdc:
-        return values(u16(), depth + 1);
-      case 0xdd:
-        return values(u32(), depth + 1);
-      case 0xde:
-        return values(2 * u16(), depth + 1);
-      default: // 0xdf
-        return values(2 * u32(), depth + 1);
-    }
-  };
-
-  while (pos < end) value(0);
+export function checkValues(bytes: Uint8Array, valueLimits: ValueLimits = DEFAULT_VALUE_LIMITS, start = 0, stop = bytes.length): void {
+  src = bytes;
+  pos = start;
+  end = stop;
+  limits = valueLimits;
+  hotShapes = undefined;
+  shapeBudget = valueLimits.maxRecordShapeCost;
+  // A new generation forgets every record definition of the previous call at once.
+  if (++generation > 0xfffffff0) {
+    generation = 1;
+    definedIn.fill(0);
+  }
+  try {
+    while (pos < end) value(0);
+  } finally {
+    src = EMPTY;
+    hotShapes = undefined;
+  }
 }
