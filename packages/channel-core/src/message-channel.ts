@@ -678,7 +678,8 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       const restarted = s.instance !== "" && s.instance !== ready.instance;
       const lost = s.reset(conn.key ?? null, ready.instance);
       if (lost > 0) this.drop(s.id, lost, restarted ? "peer-restarted" : "peer-gone");
-      this.congested.delete(s);
+      // The old session's window is gone, and with it this link's congestion.
+      const wasCongested = this.congested.delete(s);
       s.congested = false;
       // The full subscription state opens every new session, even when empty: the peer
       // counts the link as up only once it knows what this side wants. Chunks stay below half
@@ -686,6 +687,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       const chunkBytes = Math.min(32 * 1024, Math.floor(hello.maxFrameSize / 2));
       for (const chunk of chunkPatterns(this.local.patterns(), chunkBytes)) s.enqueue(FrameType.SUB, encodePatternsBody(chunk));
       s.initialSeq = s.lastSeq;
+      if (wasCongested) this.maybeDrain(undefined, true);
     }
     clearTimeout(s.expiry);
     s.expiry = undefined;

@@ -14,7 +14,7 @@ afterEach(async () => {
 
 /** pub listens; sub dials it through a proxy and subscribes to `topic`; returns all three. */
 async function linked(topic: string, pubOptions: Partial<MessageChannelOptions> = {}) {
-  const { ch: pub, port } = await mesh.listening("pub", pubOptions);
+  const { ch: pub, port, url } = await mesh.listening("pub", pubOptions);
   const proxy = await new TcpProxy(port).start();
   proxies.push(proxy);
   const sub = mesh.channel("sub");
@@ -22,7 +22,7 @@ async function linked(topic: string, pubOptions: Partial<MessageChannelOptions> 
   await sub.connect(proxy.url);
   // connect() resolves once the dialler knows the acceptor's subscriptions; wait for the reverse.
   await until(() => pub.peers()[0]?.subscriptions === 1);
-  return { pub, sub, proxy, got };
+  return { pub, sub, proxy, got, url };
 }
 
 async function cut(proxy: TcpProxy, ch: MessageChannel): Promise<void> {
@@ -104,6 +104,22 @@ describe("resume window bounds", () => {
     expect(pub.publish("n", 2, { volatile: true })).toBe(true);
     await until(() => got.data.length === 1);
     expect(got.data).toEqual([2]);
+  });
+
+  it("a publisher blocked on a congested link gets drain when that peer comes back as a new instance", async () => {
+    const { pub, sub, proxy, url } = await linked("n", { window: { maxMessages: 10 } });
+    await cut(proxy, pub);
+    for (let i = 0; i < 6; i++) pub.publish("n", i);
+    expect(pub.publish("n", 6)).toBe(false);
+    const drained = nextEvent(pub, "drain");
+    const lost = nextEvent<DropInfo>(pub, "drop", (d) => d.reason === "peer-restarted");
+    // The subscriber "restarts": its old instance is gone without a goodbye, a new one dials in.
+    await sub.close({ drainTimeout: 0 });
+    const again = mesh.channel("sub");
+    collect(again, "n");
+    await again.connect(url);
+    await drained;
+    expect(await lost).toEqual({ peer: "sub", count: 7, reason: "peer-restarted" });
   });
 
   it("reports what was waiting for a peer when it is disconnected for good", async () => {
