@@ -40,7 +40,7 @@ export interface SocketShape {
 }
 
 /** A socket of this very front end (what `fetchSockets` returns under the `local` flag). */
-interface LocalSocketShape extends SocketShape {
+export interface LocalSocketShape extends SocketShape {
   readonly volatile: LocalSocketShape;
   compress(flag: boolean): LocalSocketShape;
 }
