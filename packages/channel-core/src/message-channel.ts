@@ -155,6 +155,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private readonly volatileBlocked = new Set<PeerSession>();
   // Volatile frames published right behind normal ones still queued this tick: they go out after them.
   private readonly deferredVolatile = new Map<PeerSession, Buffer[]>();
+  // Bytes of volatile frames handed to each connection this tick, and whether the tick's end is scheduled.
+  private readonly volatileBytes = new Map<Connection, number>();
+  private volatileTick = false;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Set while `close` waits for peers to acknowledge what was published. */
@@ -467,25 +470,42 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
    */
   private sendVolatile(s: PeerSession, body: Buffer): boolean {
     const conn = s.connection;
-    if (!conn?.writable) {
+    // Volatile frames wait in the connection's control queue until the next flush; within one
+    // tick they may take half of it (limits.maxControlBytes), the rest stays for ACKs and PONGs.
+    const size = body.length + SEQ_HEADER_MAX;
+    const used = conn ? (this.volatileBytes.get(conn) ?? 0) : 0;
+    if (!conn?.writable || used + size > this.host.maxControlBytes / 2) {
       this.drop(s.id, 1, "volatile");
       this.volatileBlocked.add(s);
+      this.scheduleVolatileTick();
       return false;
     }
+    this.volatileBytes.set(conn, used + size);
     const deferred = this.deferredVolatile.get(s);
     if (deferred) deferred.push(body);
     else if (s.allSent) {
       conn.sendRaw(encodeSequenced(FrameType.MSG, 0, body));
       s.stats.sent++;
-    } else {
-      // The connection flushes its window on an immediate scheduled before this one.
-      if (this.deferredVolatile.size === 0) setImmediate(() => this.sendDeferredVolatile());
-      this.deferredVolatile.set(s, [body]);
-    }
+    } else this.deferredVolatile.set(s, [body]);
+    // Scheduled after the connection's flush (which the queued frames already scheduled).
+    this.scheduleVolatileTick();
     return true;
   }
 
+  private scheduleVolatileTick(): void {
+    if (this.volatileTick) return;
+    this.volatileTick = true;
+    setImmediate(() => {
+      this.volatileTick = false;
+      this.volatileBytes.clear();
+      this.sendDeferredVolatile();
+      // Blocked only by this tick's budget: the socket may well have room again now.
+      if (this.volatileBlocked.size > 0) this.maybeDrain(undefined);
+    });
+  }
+
   private sendDeferredVolatile(): void {
+    if (this.deferredVolatile.size === 0) return;
     const all = [...this.deferredVolatile];
     this.deferredVolatile.clear();
     for (const [s, bodies] of all) {

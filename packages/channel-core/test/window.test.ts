@@ -106,6 +106,28 @@ describe("resume window bounds", () => {
     expect(got.data).toEqual([2]);
   });
 
+  it("paces a burst of volatile publishes with false/drain instead of failing the link on its own control queue", async () => {
+    const { pub, got } = await linked("n");
+    const errors: ChannelError[] = [];
+    const drops: DropInfo[] = [];
+    pub.on("error", (e) => errors.push(e));
+    pub.on("drop", (d) => drops.push(d));
+    let sent = 0;
+    // About 5 MB in one tick: far more than the 1 MiB control queue holds.
+    while (sent < 5000 && pub.publish("n", Buffer.alloc(1000), { volatile: true })) sent++;
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(5000);
+    await nextEvent(pub, "drain");
+    await until(() => got.data.length === sent);
+    await until(() => drops.length > 0);
+    expect(drops).toEqual([{ peer: "sub", count: 1, reason: "volatile" }]);
+    expect(errors).toEqual([]);
+    expect(pub.peers()[0]).toMatchObject({ state: "up", resumes: 0 });
+    // And it goes on after drain.
+    expect(pub.publish("n", Buffer.alloc(10), { volatile: true })).toBe(true);
+    await until(() => got.data.length === sent + 1);
+  });
+
   it("a publisher blocked on a congested link gets drain when that peer comes back as a new instance", async () => {
     const { pub, sub, proxy, url } = await linked("n", { window: { maxMessages: 10 } });
     await cut(proxy, pub);
