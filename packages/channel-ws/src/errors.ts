@@ -23,6 +23,24 @@ export class WsError extends ChannelError {
   }
 }
 
+/**
+ * `via` named services that are not linked WebSocket front ends (now, or through their resume
+ * window). The operation was sent nowhere, not even to the named front ends that are known.
+ */
+export class WsUnknownServerError extends WsError {
+  /** The names in `via` that are not front ends. */
+  readonly unknown: string[];
+
+  constructor(what: string, unknown: string[]) {
+    super(
+      WsErrorCode.UNKNOWN_SERVER,
+      `${what}: via(${unknown.map((u) => JSON.stringify(u)).join(", ")}) ${unknown.length === 1 ? "is not a linked WebSocket front end" : "are not linked WebSocket front ends"}; nothing was sent`,
+    );
+    this.name = "WsUnknownServerError";
+    this.unknown = unknown;
+  }
+}
+
 /** What front ends answered before a timeout. */
 export interface WsTimeoutDetail {
   /** Front ends that answered completely. */

@@ -21,7 +21,7 @@
 export { withWs, WsApi } from "./ws-api.js";
 export type { WithWs } from "./ws-api.js";
 export { WsOperator, DEFAULT_REQUEST_TIMEOUT } from "./operator.js";
-export { WsError, WsErrorCode, WsTimeoutError } from "./errors.js";
+export { WsError, WsErrorCode, WsTimeoutError, WsUnknownServerError } from "./errors.js";
 export type { WsTimeoutDetail } from "./errors.js";
 export type { RemoteSocketInfo } from "./protocol.js";
 export type { SocketIoServer } from "./front-end.js";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
-import { WsError, WsErrorCode, WsTimeoutError } from "./errors.js";
+import { WsError, WsErrorCode, WsTimeoutError, WsUnknownServerError } from "./errors.js";
 import { applyOperation, type SocketIoServer } from "./front-end.js";
 import { OP_TOPIC, REPLY_TOPIC, readOperation, readReply, type Operation, type Reply } from "./protocol.js";
 import { WsOperator, type OperationSink } from "./operator.js";
@@ -72,17 +72,27 @@ export class WsApi extends WsOperator {
   }
 
   private sendOp(op: Operation): boolean {
-    const { ok, unknown } = this.core.publishTo(OP_TOPIC, op, { via: op.via, volatile: op.volatile });
-    if (unknown.length > 0) this.core.report(new WsError(WsErrorCode.UNKNOWN_SERVER, `${viaText(unknown)}: not a linked WebSocket front end; the operation did not reach it`));
-    return ok;
+    // All or nothing: a via naming anything but a linked front end sends the operation nowhere.
+    const unknown = this.unknownIn(op.via);
+    if (unknown.length > 0) {
+      this.core.report(new WsUnknownServerError(whatOf(op), unknown));
+      return false;
+    }
+    return this.core.publishTo(OP_TOPIC, op, { via: op.via, volatile: op.volatile }).ok;
+  }
+
+  /** Names in `via` that are not front ends reachable now or through their resume window. */
+  private unknownIn(via: readonly string[] | undefined): string[] {
+    if (!via) return [];
+    const servers = this.servers();
+    return via.filter((v) => !servers.includes(v));
   }
 
   private request(op: Operation & { req: string }, timeout: number, what: string): Promise<unknown[]> {
-    const servers = this.servers();
-    // A request waits for every targeted front end's answer, so an unknown one fails it before anything is sent.
-    const unknown = op.via?.filter((v) => !servers.includes(v)) ?? [];
-    if (unknown.length > 0) return Promise.reject(new WsError(WsErrorCode.UNKNOWN_SERVER, `${what}: ${viaText(unknown)} is not a linked WebSocket front end`));
-    const expected = new Set(op.via ?? servers);
+    // The same rule as sendOp: an unknown front end fails the request before anything is sent.
+    const unknown = this.unknownIn(op.via);
+    if (unknown.length > 0) return Promise.reject(new WsUnknownServerError(what, unknown));
+    const expected = new Set(op.via ?? this.servers());
     if (expected.size === 0) return Promise.resolve([]);
     return new Promise<unknown[]>((resolve, reject) => {
       const timer = setTimeout(() => finish(), timeout + REPLY_GRACE);
@@ -129,4 +139,19 @@ export function withWs<C extends ChannelLike>(channel: C): WithWs<C> {
   return extend(channel, "ws", () => new WsApi(channel));
 }
 
-const viaText = (ids: string[]): string => `via(${ids.map((u) => JSON.stringify(u)).join(", ")})`;
+/** How an error names the operation: `emit("greeting")`, `socketsJoin()`. */
+function whatOf(op: Operation): string {
+  switch (op.t) {
+    case "emit":
+    case "ack":
+      return `${op.t === "ack" ? "emitWithAck" : "emit"}(${JSON.stringify(op.ev)})`;
+    case "join":
+      return "socketsJoin()";
+    case "leave":
+      return "socketsLeave()";
+    case "disconnect":
+      return "disconnectSockets()";
+    case "fetch":
+      return "fetchSockets()";
+  }
+}

@@ -110,8 +110,25 @@ describe("message.ws from a service with no browser connections", () => {
     const errorsBefore = pub.messages("error").length;
     expect((await pub.run(["via", "web-9"], ["emit", "lost", 1])).value).toBe(false);
     await until(() => pub.messages("error").length > errorsBefore);
-    expect(pub.messages("error").at(-1)).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER" });
-    expect((await pub.run(["via", "web-9"], ["fetchSockets"])).error).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER" });
+    expect(pub.messages("error").at(-1)).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["web-9"] });
+    expect((await pub.run(["via", "web-9"], ["fetchSockets"])).error).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["web-9"] });
+  });
+
+  it("a via list with one unknown front end sends nothing anywhere: emit, fetchSockets and emitWithAck alike", async () => {
+    const a = await client(web1);
+    const via = ["via", ["web-1", "no-such-server"]] as [string, ...unknown[]];
+    const errorsBefore = pub.messages("error").length;
+    expect((await pub.run(via, ["emit", "half", 1])).value).toBe(false);
+    expect((await pub.run(via, ["socketsJoin", "half-room"])).value).toBe(false);
+    await until(() => pub.messages("error").length >= errorsBefore + 2);
+    for (const e of pub.messages("error").slice(errorsBefore)) expect(e).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["no-such-server"] });
+    expect((await pub.run(via, ["fetchSockets"])).error).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["no-such-server"] });
+    expect((await pub.run(via, ["timeout", 2000], ["emitWithAck", "half-ack", 1])).error).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["no-such-server"] });
+    // Anything sent to web-1 would be ahead of this marker on the same link.
+    await flushed([a], ["via", "web-1"]);
+    expect(a.got("half")).toEqual([]);
+    expect(a.got("half-ack")).toEqual([]);
+    expect(web1.io.of("/").sockets.get(a.socket.id!)?.rooms.has("half-room")).toBe(false);
   });
 
   it("binary arguments (Buffer, typed arrays, nested) reach the browser client as binary", async () => {
