@@ -35,7 +35,11 @@ async function join(id: string, instance: string, roles: string[] = [], interval
     // After a simulated death (connection closed, no bye) the timers may still fire: they say nothing.
     timerHost((a) => !nc.isClosed() && nc.publish(space.presence, JSON.stringify(a))),
   );
-  nc.subscribe(space.presence, { callback: (err, msg) => !err && presence.receive(msg.json()) });
+  nc.subscribe(space.presence, {
+    callback: (err, msg) => {
+      if (!err) presence.receive(msg.json());
+    },
+  });
   await nc.flush();
   started.push(presence);
   presence.start();
