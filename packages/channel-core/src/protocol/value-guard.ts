@@ -34,7 +34,7 @@ export interface ValueLimits {
   maxRecordShapeCost: number;
 }
 
-/** Default bounds: 128 levels, 1024-bit bigints, about 1,000 compiled record shapes. */
+/** Default bounds: 128 levels, bigints of 128 bytes (−2^1023 to 2^1023−1), about 1,000 compiled record shapes. */
 export const DEFAULT_VALUE_LIMITS: ValueLimits = { maxDepth: 128, maxBigIntBytes: 128, maxRecordShapeCost: 16_384 };
 
 /** A value outside the allow-list. */
