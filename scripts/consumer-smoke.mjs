@@ -8,7 +8,8 @@
 //    a publish/subscribe across the link, and an error from one build recognised by the other
 //    (the dual-package hazard);
 // 5. type-check a `.mts` and a `.cts` file under `module: nodenext` with `skipLibCheck: false`,
-//    including a publish-only use of @sfn/channel-ws with socket.io not installed.
+//    including a publish-only use of @sfn/channel-ws with socket.io not installed, and the same
+//    code under `moduleResolution: bundler`.
 //
 // Needs the packages built (`pnpm build`) and the npm registry. Cleans up its temp folder; caches
 // nothing outside it but npm's own cache. Usage: node scripts/consumer-smoke.mjs
@@ -192,6 +193,18 @@ export function codeOf(error: unknown): string | undefined {
   r.status === 0
     ? ok("check.mts (import conditions) and check.cts (require conditions) compile, publish-only channel-ws without socket.io included")
     : fail(`tsc found errors:\n${shown(r)}`);
+  // And as a bundler-based app (Vite, esbuild, webpack) resolves them.
+  writeFileSync(
+    join(app, "tsconfig.bundler.json"),
+    JSON.stringify({
+      extends: "./tsconfig.json",
+      compilerOptions: { module: "esnext", moduleResolution: "bundler" },
+      files: ["check.ts"],
+    }),
+  );
+  writeFileSync(join(app, "check.ts"), typed);
+  r = run(process.execPath, [join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.bundler.json"], app, 120_000);
+  r.status === 0 ? ok("check.ts compiles under moduleResolution: bundler") : fail(`tsc (bundler) found errors:\n${shown(r)}`);
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error));
 } finally {
