@@ -59,7 +59,7 @@ export interface NatsClusterOptions extends Omit<NatsServerOptions, "name"> {
    * port itself. Return a `TcpProxy` port to put a proxy on a route (with 2 members the route
    * then surely goes through it; with more, gossip may let members find each other directly).
    */
-  routePort?: (from: number, to: number, clusterPort: number) => number;
+  routePort?: (from: number, to: number, clusterPort: number) => number | Promise<number>;
 }
 
 /** A running cluster of private `nats-server`s, fully routed. */
@@ -292,18 +292,17 @@ export async function startNatsCluster(n = 3, options: NatsClusterOptions = {}):
     const ports: { client: number; monitor: number; cluster: number }[] = [];
     for (let i = 0; i < n; i++) ports.push({ client: await freePort(), monitor: await freePort(), cluster: await freePort() });
     const name = options.clusterName ?? "sfn-test";
+    const routes: string[][] = [];
+    for (let i = 0; i < n; i++) {
+      routes.push([]);
+      for (let j = 0; j < n; j++) {
+        if (j !== i) routes[i]!.push(`nats://127.0.0.1:${(await options.routePort?.(i, j, ports[j]!.cluster)) ?? ports[j]!.cluster}`);
+      }
+    }
     const servers = ports.map(
       (p, i) =>
         new PrivateNatsServer(
-          {
-            client: p.client,
-            monitor: p.monitor,
-            cluster: {
-              port: p.cluster,
-              name,
-              routes: ports.flatMap((q, j) => (j === i ? [] : [`nats://127.0.0.1:${options.routePort?.(i, j, q.cluster) ?? q.cluster}`])),
-            },
-          },
+          { client: p.client, monitor: p.monitor, cluster: { port: p.cluster, name, routes: routes[i]! } },
           { ...options, name: `${name}-${i + 1}` },
         ),
     );
