@@ -353,11 +353,13 @@ export class SseFrontEnd implements SseClientHost {
   }
 }
 
-/** Throws {@link SseError} (`ERR_SSE_INVALID_FIELD`) for a client id with CR, LF or NUL, empty, or over 256 UTF-8 bytes. */
+/** Throws {@link SseError} (`ERR_SSE_INVALID_FIELD`) for a client id with CR, LF or NUL, lone surrogates, empty, or over 256 UTF-8 bytes. */
 function checkClientId(id: string): void {
   assertField("client id", id);
-  if (id.length === 0 || Buffer.byteLength(id) > MAX_CLIENT_ID_BYTES) {
-    throw new SseError(SseErrorCode.INVALID_FIELD, `SSE client id must have 1 to ${MAX_CLIENT_ID_BYTES} UTF-8 bytes`);
+  const bytes = Buffer.from(id, "utf8");
+  // Lone surrogates would not survive the trip through the event id.
+  if (bytes.length === 0 || bytes.length > MAX_CLIENT_ID_BYTES || bytes.toString("utf8") !== id) {
+    throw new SseError(SseErrorCode.INVALID_FIELD, `SSE client id must be 1 to ${MAX_CLIENT_ID_BYTES} bytes of well-formed UTF-8`);
   }
 }
 

@@ -59,6 +59,17 @@ describe("SSE wire format", () => {
     expect(jsonSerializer("plain")).toBe("plain");
   });
 
+  it("bounds bigints: up to 1,000 digits as a string, a longer one refused without converting it", () => {
+    const max = 10n ** 1000n - 1n;
+    expect(jsonSerializer(max)).toBe(`"${max}"`);
+    expect(jsonSerializer({ v: -max })).toBe(`{"v":"-${max}"}`);
+    // ~1.2 million decimal digits: converting it would block the loop for seconds.
+    const huge = 1n << 4_000_000n;
+    expect(() => jsonSerializer(huge)).toThrow(expect.objectContaining({ code: "ERR_SSE_SERIALIZE" }));
+    expect(() => jsonSerializer({ deep: [1, { v: -huge }] })).toThrow(expect.objectContaining({ code: "ERR_SSE_SERIALIZE" }));
+    expect(() => jsonSerializer(10n ** 1000n)).toThrow(SseError);
+  });
+
   it("delivers any string as data, line breaks normalised to LF (property)", () => {
     fc.assert(
       fc.property(fc.string({ unit: "binary", maxLength: 200 }), fc.stringMatching(/^[a-z]{1,10}$/), (data, event) => {
