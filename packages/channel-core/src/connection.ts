@@ -481,6 +481,7 @@ export class Connection {
 
   private onReady(frame: ReadyFrame): void {
     const peer = this.peer;
+    if (peer && this.step === "auth") throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" sent READY without proving knowledge of the shared secret`);
     if (!peer || this.step !== "ready" || this.key) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "READY before the handshake was verified");
     if (this.role === Role.DIALER && frame.resume !== null) {
       // The acceptor resumes only a session whose key this side proved: it must prove it too.

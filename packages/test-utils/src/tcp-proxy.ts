@@ -1,13 +1,23 @@
 import { createServer, connect, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 
+/** One connection through the proxy: the dialling side and the target side. */
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Half-open: nothing is forwarded, and a close on one side is not passed to the other. */
+  frozen: boolean;
+}
+
 /**
  * A TCP proxy on 127.0.0.1 between two services, for failure tests: it can cut every
- * connection through it, refuse new ones, or black-hole traffic (a silent dead link).
+ * connection through it, refuse new ones, black-hole traffic (a silent dead link), or leave
+ * the connections of the moment half-open (each side keeps its socket, nothing gets through,
+ * and neither side learns when the other closes).
  */
 export class TcpProxy {
   private server: Server | undefined;
-  private readonly pairs = new Set<[Socket, Socket]>();
+  private readonly pairs = new Set<Pair>();
   private refusing = false;
   private blackholed = false;
   /** Connections accepted so far. */
@@ -32,11 +42,32 @@ export class TcpProxy {
   /** Destroys every connection through the proxy at once (both directions). */
   cut(): number {
     const n = this.pairs.size;
-    for (const [a, b] of this.pairs) {
-      a.destroy();
-      b.destroy();
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
     }
     this.pairs.clear();
+    return n;
+  }
+
+  /**
+   * Makes every connection open now half-open, for good: bytes stop in both directions and
+   * neither socket is closed, nor closed when the other side closes its own (as when a peer
+   * vanishes without a FIN). Connections made later are forwarded normally. Returns how many.
+   */
+  halfOpen(): number {
+    let n = 0;
+    for (const pair of this.pairs) {
+      if (!pair.frozen) n++;
+      pair.frozen = true;
+    }
+    return n;
+  }
+
+  /** Half-open connections whose target-side socket is still open (the target has not noticed yet). */
+  get halfOpenAtTarget(): number {
+    let n = 0;
+    for (const p of this.pairs) if (p.frozen && !p.upstream.destroyed) n++;
     return n;
   }
 
@@ -50,9 +81,16 @@ export class TcpProxy {
     this.blackholed = on;
   }
 
-  /** Number of live connections. */
+  /** Number of connections through the proxy (half-open ones included until both sides closed). */
   get connections(): number {
     return this.pairs.size;
+  }
+
+  /** Number of connections that forward traffic (not half-open). */
+  get forwarding(): number {
+    let n = 0;
+    for (const p of this.pairs) if (!p.frozen) n++;
+    return n;
   }
 
   /** Stops the proxy and cuts everything. */
@@ -68,19 +106,19 @@ export class TcpProxy {
     }
     this.accepted++;
     const upstream = connect(this.targetPort, this.targetHost);
-    const pair: [Socket, Socket] = [client, upstream];
+    const pair: Pair = { client, upstream, frozen: false };
     this.pairs.add(pair);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.pairs.delete(pair);
-    };
     for (const [from, to] of [
       [client, upstream],
       [upstream, client],
     ] as const) {
+      const end = (): void => {
+        from.destroy();
+        if (!pair.frozen) to.destroy();
+        if (client.destroyed && upstream.destroyed) this.pairs.delete(pair);
+      };
       from.on("data", (chunk) => {
-        if (this.blackholed) return;
+        if (this.blackholed || pair.frozen) return;
         if (!to.write(chunk)) {
           from.pause();
           to.once("drain", () => from.resume());
