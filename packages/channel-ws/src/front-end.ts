@@ -89,7 +89,9 @@ async function localAck(b: BroadcastShape, op: Extract<Operation, { t: "ack" }>)
           // As in a Socket.IO broadcast, each client contributes the first argument of its acknowledgement.
           flagged(socket, op)
             .timeout(op.timeout)
-            .emit(op.ev, ...op.args, (err: unknown, ...response: unknown[]) => resolve(err ? { ok: false } : { ok: true, value: response[0] }));
+            .emit(op.ev, ...op.args, (err: unknown, ...response: unknown[]) =>
+              resolve(err ? { ok: false } : { ok: true, value: response[0] }),
+            );
         }),
     ),
   );

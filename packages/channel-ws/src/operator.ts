@@ -120,7 +120,11 @@ export class WsOperator {
    */
   emitWithAck(event: string, ...args: unknown[]): Promise<unknown[]> {
     const timeout = this.state.timeout ?? DEFAULT_REQUEST_TIMEOUT;
-    return this.sink.request({ ...this.target(), t: "ack", req: this.sink.nextRequestId(), ev: event, args, timeout }, timeout, `emitWithAck("${event}")`);
+    return this.sink.request(
+      { ...this.target(), t: "ack", req: this.sink.nextRequestId(), ev: event, args, timeout },
+      timeout,
+      `emitWithAck("${event}")`,
+    );
   }
 
   /** Makes matching sockets join rooms. */
@@ -141,7 +145,11 @@ export class WsOperator {
   /** Describes every matching socket on every targeted front end. */
   async fetchSockets(): Promise<RemoteSocketInfo[]> {
     const timeout = this.state.timeout ?? DEFAULT_REQUEST_TIMEOUT;
-    return (await this.sink.request({ ...this.target(), t: "fetch", req: this.sink.nextRequestId() }, timeout, "fetchSockets()")) as RemoteSocketInfo[];
+    return (await this.sink.request(
+      { ...this.target(), t: "fetch", req: this.sink.nextRequestId() },
+      timeout,
+      "fetchSockets()",
+    )) as RemoteSocketInfo[];
   }
 
   private target(): Target {

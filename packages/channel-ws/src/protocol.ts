@@ -107,7 +107,11 @@ export function readOperation(v: unknown): Operation | undefined {
     case "fetch":
       return typeof o.req === "string" ? (o as unknown as FetchOp) : undefined;
     case "ack":
-      return typeof o.req === "string" && typeof o.ev === "string" && Array.isArray(o.args) && typeof o.timeout === "number" && o.timeout > 0
+      return typeof o.req === "string" &&
+        typeof o.ev === "string" &&
+        Array.isArray(o.args) &&
+        typeof o.timeout === "number" &&
+        o.timeout > 0
         ? (o as unknown as AckOp)
         : undefined;
     default:

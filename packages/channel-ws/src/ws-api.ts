@@ -44,12 +44,16 @@ export class WsApi extends WsOperator {
    * neither socket.io nor its types; any `Server` of socket.io 4 fits.
    */
   serve(io: SocketIoServer): () => void {
-    if (this.served) throw new WsError(WsErrorCode.USAGE, `service "${this.channel.id}" already serves a Socket.IO server; unserve() it first`);
-    if (!(io?._nsps instanceof Map)) throw new WsError(WsErrorCode.USAGE, "serve(io) takes a Socket.IO v4 Server (new Server() from socket.io)");
+    if (this.served)
+      throw new WsError(WsErrorCode.USAGE, `service "${this.channel.id}" already serves a Socket.IO server; unserve() it first`);
+    if (!(io?._nsps instanceof Map))
+      throw new WsError(WsErrorCode.USAGE, "serve(io) takes a Socket.IO v4 Server (new Server() from socket.io)");
     const off = this.core.subscribe(OP_TOPIC, (data, meta) => {
       const op = readOperation(data);
       if (!op) {
-        this.core.report(new WsError(WsErrorCode.BAD_OPERATION, `dropped an unreadable WebSocket operation from "${meta.from}"`, { peer: meta.from }));
+        this.core.report(
+          new WsError(WsErrorCode.BAD_OPERATION, `dropped an unreadable WebSocket operation from "${meta.from}"`, { peer: meta.from }),
+        );
         return;
       }
       return applyOperation(io, this.channel.id, op).then((reply) => {
@@ -113,8 +117,9 @@ export class WsApi extends WsOperator {
 
   private onReply(data: unknown): void {
     const reply = readReply(data);
-    const p = reply && this.pending.get(reply.req);
-    if (!reply || !p || !p.expected.has(reply.server) || p.replies.some((r) => r.server === reply.server)) return;
+    if (!reply) return;
+    const p = this.pending.get(reply.req);
+    if (!p?.expected.has(reply.server) || p.replies.some((r) => r.server === reply.server)) return;
     p.replies.push(reply);
     if (p.replies.length === p.expected.size) p.finish();
   }

@@ -29,7 +29,8 @@ afterEach(() => {
 
 afterAll(async () => {
   // The Redis adapter forgets a cluster-wide ack request only when its timeout has passed (a bare timer).
-  const pendingAcks = (fe: FrontEnd): number => (fe.io.of("/").adapter as unknown as { ackRequests: Map<string, unknown> }).ackRequests.size;
+  const pendingAcks = (fe: FrontEnd): number =>
+    (fe.io.of("/").adapter as unknown as { ackRequests: Map<string, unknown> }).ackRequests.size;
   await until(() => pendingAcks(web1) + pendingAcks(web2) === 0, 10_000, "the Redis adapter's ack requests expired");
   await pub.stop();
   await web1.close();

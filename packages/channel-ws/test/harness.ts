@@ -18,7 +18,10 @@ export interface FrontEnd {
   close(): Promise<void>;
 }
 
-export async function startFrontEnd(id: string, options: { port?: number; adapter?: Parameters<Server["adapter"]>[0] } = {}): Promise<FrontEnd> {
+export async function startFrontEnd(
+  id: string,
+  options: { port?: number; adapter?: Parameters<Server["adapter"]>[0] } = {},
+): Promise<FrontEnd> {
   const http = createServer();
   const io = new Server(http, { transports: ["websocket"] });
   if (options.adapter) io.adapter(options.adapter);
@@ -57,7 +60,12 @@ export interface Client {
 }
 
 export async function connect(port: number, nsp = "/", options: { silent?: boolean } = {}): Promise<Client> {
-  const socket = connectClient(`http://127.0.0.1:${port}${nsp}`, { transports: ["websocket"], forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 200 });
+  const socket = connectClient(`http://127.0.0.1:${port}${nsp}`, {
+    transports: ["websocket"],
+    forceNew: true,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+  });
   const events: Client["events"] = [];
   socket.onAny((ev: string, ...args: unknown[]) => {
     if (typeof args[args.length - 1] === "function") {

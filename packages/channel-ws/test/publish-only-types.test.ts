@@ -78,7 +78,10 @@ beforeAll(async () => {
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "publish-only", private: true, type: "module" }));
   writeFileSync(join(dir, "publish.ts"), ESM);
   writeFileSync(join(dir, "publish-cjs.cts"), CJS);
-  writeFileSync(join(dir, "tsconfig.nodenext.json"), tsconfig({ module: "nodenext", moduleResolution: "nodenext" }, ["publish.ts", "publish-cjs.cts"]));
+  writeFileSync(
+    join(dir, "tsconfig.nodenext.json"),
+    tsconfig({ module: "nodenext", moduleResolution: "nodenext" }, ["publish.ts", "publish-cjs.cts"]),
+  );
   writeFileSync(join(dir, "probe.ts"), `import type { Server } from "socket.io";\nexport type S = Server;\n`);
   writeFileSync(join(dir, "tsconfig.probe.json"), tsconfig({ module: "nodenext", moduleResolution: "nodenext" }, ["probe.ts"]));
   writeFileSync(join(dir, "tsconfig.bundler.json"), tsconfig({ module: "esnext", moduleResolution: "bundler" }, ["publish.ts"]));

@@ -53,7 +53,11 @@ function run(code: string, scope: Scope, ret = "{}"): Promise<Scope> {
       (_, names: string, from: string) => `const {${names.replace(/\bas\b/g, ":")}} = __modules[${JSON.stringify(from)}];`,
     );
   const names = Object.keys(scope);
-  return new AsyncFunction("__modules", "console", ...names, `${js}\nreturn ${ret};`)(modules, recordingConsole, ...names.map((n) => scope[n]));
+  return new AsyncFunction("__modules", "console", ...names, `${js}\nreturn ${ret};`)(
+    modules,
+    recordingConsole,
+    ...names.map((n) => scope[n]),
+  );
 }
 
 interface Setup {
@@ -77,7 +81,12 @@ beforeAll(async () => {
   setup = (await run(code, {}, "{ http, io, web, message }")) as unknown as Setup;
   // What the application itself would add: rooms the clients ask to join, and the /admin namespace.
   for (const nsp of [setup.io.of("/"), setup.io.of("/admin")]) {
-    nsp.on("connection", (socket) => socket.on("join", (rooms: string[], ack: () => void) => (socket.join(rooms), ack())));
+    nsp.on("connection", (socket) =>
+      socket.on("join", (rooms: string[], ack: () => void) => {
+        socket.join(rooms);
+        ack();
+      }),
+    );
   }
 });
 
@@ -174,7 +183,10 @@ describe("the README's examples, run as written", () => {
         types: ["node"],
         paths: { "@sfn/channel-ws": ["../src/index.ts"] },
       };
-      writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ extends: "../../../tsconfig.base.json", compilerOptions, files: ["readme.ts"] }));
+      writeFileSync(
+        join(dir, "tsconfig.json"),
+        JSON.stringify({ extends: "../../../tsconfig.base.json", compilerOptions, files: ["readme.ts"] }),
+      );
       const tsc = require.resolve("typescript/bin/tsc");
       const out = await promisify(execFile)(process.execPath, [tsc, "-p", dir]).then(
         () => "",

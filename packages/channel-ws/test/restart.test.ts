@@ -26,7 +26,12 @@ describe("a front end that goes away and comes back", () => {
     await until(() => pub.messages("link:down").some((d) => d.peer === "web-2" && d.reason === "peer-closed"));
     const errorsBefore = pub.messages("error").length;
     expect((await pub.run(["via", "web-2"], ["emit", "while-away", 1])).value).toBe(false);
-    await until(() => pub.messages("error").slice(errorsBefore).some((e) => e.code === "ERR_WS_UNKNOWN_SERVER"));
+    await until(() =>
+      pub
+        .messages("error")
+        .slice(errorsBefore)
+        .some((e) => e.code === "ERR_WS_UNKNOWN_SERVER"),
+    );
     // Everyone else is still served.
     await pub.run(["emit", "everyone", 1]);
     await until(() => a.got("everyone").length === 1);

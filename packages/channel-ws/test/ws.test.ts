@@ -121,9 +121,13 @@ describe("message.ws from a service with no browser connections", () => {
     expect((await pub.run(via, ["emit", "half", 1])).value).toBe(false);
     expect((await pub.run(via, ["socketsJoin", "half-room"])).value).toBe(false);
     await until(() => pub.messages("error").length >= errorsBefore + 2);
-    for (const e of pub.messages("error").slice(errorsBefore)) expect(e).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["no-such-server"] });
+    for (const e of pub.messages("error").slice(errorsBefore))
+      expect(e).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["no-such-server"] });
     expect((await pub.run(via, ["fetchSockets"])).error).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["no-such-server"] });
-    expect((await pub.run(via, ["timeout", 2000], ["emitWithAck", "half-ack", 1])).error).toMatchObject({ code: "ERR_WS_UNKNOWN_SERVER", unknown: ["no-such-server"] });
+    expect((await pub.run(via, ["timeout", 2000], ["emitWithAck", "half-ack", 1])).error).toMatchObject({
+      code: "ERR_WS_UNKNOWN_SERVER",
+      unknown: ["no-such-server"],
+    });
     // Anything sent to web-1 would be ahead of this marker on the same link.
     await flushed([a], ["via", "web-1"]);
     expect(a.got("half")).toEqual([]);
@@ -177,10 +181,12 @@ describe("message.ws from a service with no browser connections", () => {
     const { value } = await pub.run(["fetchSockets"]);
     const found = value as { id: string; server: string; rooms: string[]; data: unknown; handshake: { headers: object } }[];
     const mine = found.filter((s) => s.id === a.socket.id || s.id === c.socket.id);
-    expect(mine.map((s) => [s.id, s.server]).sort()).toEqual([
-      [a.socket.id, "web-1"],
-      [c.socket.id, "web-2"],
-    ].sort());
+    expect(mine.map((s) => [s.id, s.server]).sort()).toEqual(
+      [
+        [a.socket.id, "web-1"],
+        [c.socket.id, "web-2"],
+      ].sort(),
+    );
     const cInfo = mine.find((s) => s.id === c.socket.id)!;
     expect(cInfo.rooms.sort()).toEqual([c.socket.id, "find-me"].sort());
     expect(cInfo.data).toEqual({ user: `user-of-${c.socket.id}` });
