@@ -15,5 +15,7 @@
 export { NatsError, NatsErrorCode, NatsSubjectError } from "./errors.js";
 export { DEFAULT_MAX_SUBJECT_BYTES, DEFAULT_NAMESPACE, SubjectSpace, decodeServiceId, encodeServiceId } from "./subjects.js";
 export type { SubjectSpaceOptions } from "./subjects.js";
+export { BrokerWindow } from "./broker-window.js";
+export type { BrokerWindowHost, BrokerWindowOptions, OutboundMessage, WindowDropReason } from "./broker-window.js";
 export { PRESENCE_VERSION, Presence, readAnnouncement, timerHost } from "./presence.js";
 export type { PresenceAnnouncement, PresenceDownReason, PresenceEvents, PresenceHost, PresenceOptions, PresencePeer } from "./presence.js";
