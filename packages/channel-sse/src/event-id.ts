@@ -51,7 +51,9 @@ export class EventIds {
     }
     this.key = typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key);
     if (this.key.length < MIN_ID_KEY_BYTES) {
-      throw new InvalidOptionError(`idKey must have at least ${MIN_ID_KEY_BYTES} bytes (use 32 random bytes, e.g. crypto.randomBytes(32).toString("base64"))`);
+      throw new InvalidOptionError(
+        `idKey must have at least ${MIN_ID_KEY_BYTES} bytes (use 32 random bytes, e.g. crypto.randomBytes(32).toString("base64"))`,
+      );
     }
   }
 
@@ -70,7 +72,9 @@ export class EventIds {
     const claim = parse(id);
     if (!claim) return undefined;
     const expected = this.tag(claim.client);
-    return claim.tag.length === expected.length && timingSafeEqual(claim.tag, expected) ? { epoch: claim.epoch, n: claim.n, client: claim.client } : undefined;
+    return claim.tag.length === expected.length && timingSafeEqual(claim.tag, expected)
+      ? { epoch: claim.epoch, n: claim.n, client: claim.client }
+      : undefined;
   }
 
   private tag(client: string): Buffer {
@@ -91,7 +95,8 @@ function parse(id: string): (RestoredId & { tag: Buffer }) | undefined {
   const parts = id.split(".");
   if (parts.length !== 4) return undefined;
   const [epoch, num, client64, tag64] = parts as [string, string, string, string];
-  if (!EPOCH.test(epoch) || !NUMBER.test(num) || !B64URL.test(client64) || tag64.length !== TAG_CHARS || !B64URL.test(tag64)) return undefined;
+  if (!EPOCH.test(epoch) || !NUMBER.test(num) || !B64URL.test(client64) || tag64.length !== TAG_CHARS || !B64URL.test(tag64))
+    return undefined;
   const n = Number(num);
   if (!Number.isSafeInteger(n)) return undefined;
   const raw = Buffer.from(client64, "base64url");

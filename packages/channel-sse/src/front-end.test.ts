@@ -39,7 +39,8 @@ class FakeResponse extends EventEmitter {
   }
 }
 
-const request = (lastEventId?: string) => ({ headers: lastEventId ? { "last-event-id": lastEventId } : {}, httpVersionMajor: 1 }) as unknown as IncomingMessage;
+const request = (lastEventId?: string) =>
+  ({ headers: lastEventId ? { "last-event-id": lastEventId } : {}, httpVersionMajor: 1 }) as unknown as IncomingMessage;
 
 function frontEnd(options: SseFrontEndOptions = {}): { fe: SseFrontEnd; errors: SseError[] } {
   const errors: SseError[] = [];

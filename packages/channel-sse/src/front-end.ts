@@ -114,7 +114,11 @@ export class SseFrontEnd implements SseClientHost {
     this.closedTtl = options.closedTtl ?? 300_000;
     this.serialize = options.serialize ?? jsonSerializer;
     this.historyAge = options.historyAge ?? 300_000;
-    this.history = new EventHistory({ maxEvents: options.historySize ?? 1000, maxAge: this.historyAge, maxBytes: options.historyBytes ?? 8 * 1024 * 1024 });
+    this.history = new EventHistory({
+      maxEvents: options.historySize ?? 1000,
+      maxAge: this.historyAge,
+      maxBytes: options.historyBytes ?? 8 * 1024 * 1024,
+    });
     const keepAlive = options.keepAlive ?? 15_000;
     if (keepAlive > 0) {
       this.keepAliveTimer = setInterval(() => this.forEachClient((c) => c.ping()), keepAlive);
@@ -153,7 +157,10 @@ export class SseFrontEnd implements SseClientHost {
     const restored = header === undefined ? undefined : this.ids.verify(header);
     if (options.id !== undefined) checkClientId(options.id);
     const id = options.id ?? restored?.client ?? newClientId();
-    const out = res as unknown as SseResponse & { writeHead(status: number, headers?: Record<string, string>): void; flushHeaders?(): void };
+    const out = res as unknown as SseResponse & {
+      writeHead(status: number, headers?: Record<string, string>): void;
+      flushHeaders?(): void;
+    };
     // The claimed id is enough to refuse: presenting a closed client's id only stops that browser.
     const claimed = header === undefined ? undefined : claimedClient(header);
     if (this.isClosed(id) || (claimed !== undefined && this.isClosed(claimed))) {
@@ -270,7 +277,12 @@ export class SseFrontEnd implements SseClientHost {
     for (const room of client.rooms) this.left(client, room);
     if (reason === "closed") this.remember(client.id, Date.now());
     if (reason === "slow") {
-      this.report(new SseError(SseErrorCode.SLOW_CLIENT, `SSE client "${client.id}" was disconnected: more than ${this.maxBufferBytes} bytes waited for it`));
+      this.report(
+        new SseError(
+          SseErrorCode.SLOW_CLIENT,
+          `SSE client "${client.id}" was disconnected: more than ${this.maxBufferBytes} bytes waited for it`,
+        ),
+      );
     }
   }
 
@@ -280,7 +292,12 @@ export class SseFrontEnd implements SseClientHost {
    * Serializes and numbers an event, formats its body once for every recipient, and keeps it
    * with its addressing for replay. Throws before numbering anything if it cannot be sent.
    */
-  private record(event: string | undefined, data: unknown, to: readonly string[] | undefined, rooms: readonly string[] | undefined): HistoryEntry {
+  private record(
+    event: string | undefined,
+    data: unknown,
+    to: readonly string[] | undefined,
+    rooms: readonly string[] | undefined,
+  ): HistoryEntry {
     let text: string;
     try {
       text = this.serialize(data);
@@ -299,7 +316,10 @@ export class SseFrontEnd implements SseClientHost {
   }
 
   private tooLarge(bytes: number): SseError {
-    return new SseError(SseErrorCode.TOO_LARGE, `SSE event of at least ${bytes} bytes is over maxEventBytes (${this.maxEventBytes}); not sent`);
+    return new SseError(
+      SseErrorCode.TOO_LARGE,
+      `SSE event of at least ${bytes} bytes is over maxEventBytes (${this.maxEventBytes}); not sent`,
+    );
   }
 
   private writeGap(client: SseClient, lastEventId: string, reason: SseGapReason): void {

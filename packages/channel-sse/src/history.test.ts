@@ -7,7 +7,12 @@ const entry = (n: number, at: number, size = 8, addressing: { to?: string[]; roo
   ...addressing,
 });
 
-const limits = (over: Partial<{ maxEvents: number; maxAge: number; maxBytes: number }> = {}) => ({ maxEvents: 100, maxAge: 60_000, maxBytes: 1 << 20, ...over });
+const limits = (over: Partial<{ maxEvents: number; maxAge: number; maxBytes: number }> = {}) => ({
+  maxEvents: 100,
+  maxAge: 60_000,
+  maxBytes: 1 << 20,
+  ...over,
+});
 
 /** Every entry after `n`, walking the history as a replay does. */
 function walk(h: EventHistory, n: number, now: number): number[] | "gap" {

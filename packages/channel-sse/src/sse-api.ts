@@ -18,7 +18,10 @@ export class SseApi extends SseOperator {
   private off: (() => void) | undefined;
 
   /** @internal */
-  constructor(private readonly channel: ChannelLike, private readonly options: SseFrontEndOptions = {}) {
+  constructor(
+    private readonly channel: ChannelLike,
+    private readonly options: SseFrontEndOptions = {},
+  ) {
     super({ send: (op) => this.sendOp(op) });
     this.core = internals(channel);
   }
@@ -34,15 +37,22 @@ export class SseApi extends SseOperator {
       this.off = this.core.subscribe(OP_TOPIC, (data, meta) => {
         const op = readOperation(data);
         if (!op) {
-          this.core.report(new SseError(SseErrorCode.BAD_OPERATION, `dropped an unreadable SSE operation from "${meta.from}"`, { peer: meta.from }));
+          this.core.report(
+            new SseError(SseErrorCode.BAD_OPERATION, `dropped an unreadable SSE operation from "${meta.from}"`, { peer: meta.from }),
+          );
           return;
         }
         try {
           this.hub?.apply(op);
         } catch (error) {
           // Data this front end cannot send (too large, unserializable): dropped, reported, nothing else harmed.
-          const e = error instanceof SseError ? error : new SseError(SseErrorCode.BAD_OPERATION, `could not apply an SSE operation from "${meta.from}"`, { cause: error });
-          this.core.report(new SseError(e.code as SseErrorCode, `${e.message} (operation from "${meta.from}", dropped)`, { cause: e, peer: meta.from }));
+          const e =
+            error instanceof SseError
+              ? error
+              : new SseError(SseErrorCode.BAD_OPERATION, `could not apply an SSE operation from "${meta.from}"`, { cause: error });
+          this.core.report(
+            new SseError(e.code as SseErrorCode, `${e.message} (operation from "${meta.from}", dropped)`, { cause: e, peer: meta.from }),
+          );
         }
       });
     }
@@ -62,7 +72,11 @@ export class SseApi extends SseOperator {
    * `node:http`, Express, Koa's `ctx.req`/`ctx.res`, Fastify's `request.raw`/`reply.raw`).
    * Returns the client, or undefined if that client was closed recently (answered 204).
    */
-  connect(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: SseConnectOptions): SseClient | undefined {
+  connect(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    options?: SseConnectOptions,
+  ): SseClient | undefined {
     this.serve();
     return (this.hub as SseFrontEnd).connect(req, res, options);
   }
@@ -81,7 +95,12 @@ export class SseApi extends SseOperator {
     if (op.t === "send") this.checkData(op.data);
     const { ok, unknown } = this.core.publishTo(OP_TOPIC, op, { via: op.via });
     if (unknown.length > 0) {
-      this.core.report(new SseError(SseErrorCode.UNKNOWN_SERVER, `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked SSE front end; the operation did not reach it`));
+      this.core.report(
+        new SseError(
+          SseErrorCode.UNKNOWN_SERVER,
+          `via(${unknown.map((u) => JSON.stringify(u)).join(", ")}): not a linked SSE front end; the operation did not reach it`,
+        ),
+      );
     }
     return ok;
   }

@@ -36,7 +36,10 @@ const LINE_BREAK = /\r\n|\r|\n/;
 /** Throws {@link SseError} (`ERR_SSE_INVALID_FIELD`) if `value` contains CR, LF or NUL. */
 export function assertField(name: string, value: string): void {
   if (typeof value !== "string" || UNSAFE.test(value)) {
-    throw new SseError(SseErrorCode.INVALID_FIELD, `SSE ${name} ${JSON.stringify(value)} contains CR, LF or NUL, which would inject fields or events`);
+    throw new SseError(
+      SseErrorCode.INVALID_FIELD,
+      `SSE ${name} ${JSON.stringify(value)} contains CR, LF or NUL, which would inject fields or events`,
+    );
   }
 }
 

@@ -96,7 +96,8 @@ export async function browser(fe: FrontEnd, query = ""): Promise<Browser> {
   const es = new EventSource(`http://127.0.0.1:${fe.port}/events${query}`);
   const events: Browser["events"] = [];
   const record = (type: string) => (e: MessageEvent) => events.push({ type, data: String(e.data), lastEventId: e.lastEventId });
-  for (const type of ["message", "greeting", "news", "room", "direct", "sfn-client", "sfn-gap", "marker", "x"]) es.addEventListener(type, record(type));
+  for (const type of ["message", "greeting", "news", "room", "direct", "sfn-client", "sfn-gap", "marker", "x"])
+    es.addEventListener(type, record(type));
   await until(() => events.some((e) => e.type === "sfn-client"), 10_000, "sfn-client event");
   const id = (JSON.parse(events.find((e) => e.type === "sfn-client")!.data) as { id: string }).id;
   return { es, id, events, got: (type) => events.filter((e) => e.type === type).map((e) => e.data) };

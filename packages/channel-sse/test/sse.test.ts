@@ -85,7 +85,12 @@ describe("message.sse from a service with no browser connections", () => {
   it("a via naming an unknown front end is reported", async () => {
     const before = pub.messages("error").length;
     expect((await pub.run(["via", "web-9"], ["send", "lost"])).value).toBe(false);
-    await until(() => pub.messages("error").slice(before).some((e) => e.code === "ERR_SSE_UNKNOWN_SERVER"));
+    await until(() =>
+      pub
+        .messages("error")
+        .slice(before)
+        .some((e) => e.code === "ERR_SSE_UNKNOWN_SERVER"),
+    );
   });
 
   it("multi-line data arrives as sent (line breaks as LF) and cannot inject events", async () => {
@@ -295,7 +300,10 @@ describe("events addressed to a client while it reconnects (issue 10 item 5)", (
     const witness = await open(web1);
     await pub.run(["in", "late-room"], ["emit", "room", "before a joined"]);
     await flushed([witness]);
-    web1.channel.sse.clients().find((c) => c.id === a.id)!.join("late-room");
+    web1.channel.sse
+      .clients()
+      .find((c) => c.id === a.id)!
+      .join("late-room");
     web1.hold();
     try {
       web1.drop(a.id);
