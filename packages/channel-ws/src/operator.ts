@@ -85,7 +85,11 @@ export class WsOperator {
     return this.with({ binary: flag });
   }
 
-  /** Only these front ends (service ids) receive the operation. */
+  /**
+   * Only these front ends (service ids) receive the operation. All or nothing: if any of them is
+   * not a linked front end, the operation goes nowhere and fails with `ERR_WS_UNKNOWN_SERVER`
+   * (reported and `false`, or a rejection for `fetchSockets`/`emitWithAck`).
+   */
   via(serverId: string | readonly string[]): WsOperator {
     return this.with({ via: list(serverId) });
   }
@@ -96,7 +100,10 @@ export class WsOperator {
     return this.with({ timeout: ms });
   }
 
-  /** Emits an event to every matching socket of every targeted front end. */
+  /**
+   * Emits an event to every matching socket of every targeted front end. False: a link is
+   * congested (wait for the channel's `drain`), or a `via` name is unknown (reported; nothing sent).
+   */
   emit(event: string, ...args: unknown[]): boolean {
     if (typeof args[args.length - 1] === "function") {
       throw new TypeError("callbacks are not supported on broadcasts; use timeout(ms).emitWithAck(event, ...args)");
