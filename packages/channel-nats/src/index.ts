@@ -17,5 +17,7 @@ export { DEFAULT_MAX_SUBJECT_BYTES, DEFAULT_NAMESPACE, SubjectSpace, decodeServi
 export type { SubjectSpaceOptions } from "./subjects.js";
 export { BrokerWindow } from "./broker-window.js";
 export type { BrokerWindowHost, BrokerWindowOptions, OutboundMessage, WindowDropReason } from "./broker-window.js";
+export { CLAIM_HEADER, answerClaim, claimId } from "./claim.js";
+export type { ClaimResult } from "./claim.js";
 export { PRESENCE_VERSION, Presence, readAnnouncement, timerHost } from "./presence.js";
 export type { PresenceAnnouncement, PresenceDownReason, PresenceEvents, PresenceHost, PresenceOptions, PresencePeer } from "./presence.js";
