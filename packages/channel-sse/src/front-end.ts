@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { SseError, SseErrorCode } from "./errors.js";
-import { claimedClient, EventIds, MAX_CLIENT_ID_BYTES, newClientId } from "./event-id.js";
+import { claimedClient, EventIds, MAX_CLIENT_ID_BYTES, MAX_EVENT_ID_LENGTH, newClientId } from "./event-id.js";
 import { EventHistory, type HistoryEntry } from "./history.js";
 import type { SseOperation } from "./protocol.js";
 import { SseClient, type SseClientHost, type SseCloseReason, type SseResponse } from "./sse-client.js";
@@ -323,7 +323,8 @@ export class SseFrontEnd implements SseClientHost {
   }
 
   private writeGap(client: SseClient, lastEventId: string, reason: SseGapReason): void {
-    client.writeEventBody(this.sequence, GAP_EVENT, JSON.stringify({ lastEventId, reason }));
+    // Echoed back only up to the length an id can have.
+    client.writeEventBody(this.sequence, GAP_EVENT, JSON.stringify({ lastEventId: lastEventId.slice(0, MAX_EVENT_ID_LENGTH), reason }));
   }
 
   private resolve(to: readonly string[] | undefined, rooms: readonly string[] | undefined): SseClient[] {
