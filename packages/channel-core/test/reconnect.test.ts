@@ -137,6 +137,28 @@ describe("reconnect", () => {
     expect(one.peers()[0]).toMatchObject({ state: "up", resumes: 1, dropped: {} });
   });
 
+  it("a reconnect without proof is refused while the old connection is open, and its dialer retries until that one times out", async () => {
+    const { ch: one, port } = await mesh.listening("one", { secret: testSecret, heartbeat: { interval: 100, timeout: 1500 } });
+    const refusals: string[] = [];
+    one.on("error", (e) => refusals.push(e.code));
+    const proxy = await proxyTo(port);
+    // The dialler notices fast and forgets its session fast: its next connection has no key to prove.
+    const two = mesh.channel("two", { secret: testSecret, heartbeat: { interval: 50, timeout: 200 }, window: { resumeTimeout: 50 } });
+    await two.connect(proxy.url);
+    proxy.refuse(true);
+    proxy.halfOpen();
+    await nextEvent<LinkDownInfo>(two, "link:down");
+    await until(() => two.peers().length === 0);
+    const up = nextEvent<LinkUpInfo>(two, "link:up");
+    proxy.refuse(false);
+    // The listener's old connection is open as far as it knows: the newcomer is refused, not let in.
+    await until(() => refusals.includes("ERR_DUPLICATE_ID"));
+    expect(one.peers()[0]?.state).toBe("up");
+    // Once the listener's heartbeat gives up on the old connection, a retry gets in (a new session).
+    expect((await up).resumed).toBe(false);
+    expect(one.peers().map((p) => [p.id, p.state])).toEqual([["two", "up"]]);
+  });
+
   it("simultaneous dials (both sides connect to each other) converge to exactly one link", async () => {
     const a = mesh.channel("svc-a", { secret: testSecret });
     const b = mesh.channel("svc-b", { secret: testSecret });
