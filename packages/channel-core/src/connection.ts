@@ -133,6 +133,11 @@ export class Connection {
     return this.step === "ready";
   }
 
+  /** Peer id once the peer proved itself; an unverified HELLO's claim is not trusted for anything. */
+  get verifiedPeerId(): string | undefined {
+    return this.peerVerified ? this.peer?.id : undefined;
+  }
+
   /** True if the socket has room for more writes. */
   get writable(): boolean {
     return this.state === "open" && this.inflight < SOCKET_HIGH_WATER;

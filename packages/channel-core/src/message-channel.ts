@@ -803,7 +803,8 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
 
   private linkClosed(conn: Connection, reason: LinkDownReason, error: ChannelError | undefined): void {
     this.connections.delete(conn);
-    const peerId = conn.peerId;
+    // Only a verified peer's id may steer the dialer (an unverified one could claim any).
+    const peerId = conn.verifiedPeerId;
     if (error?.code === ErrorCode.DUPLICATE_ID && conn.direction === "outbound" && peerId !== undefined && peerId !== this.id && this.sessions.get(peerId)?.connection) {
       // Refused because the peer's own connection to us is the link (simultaneous dials).
       reason = "superseded";
