@@ -19,7 +19,7 @@ const problems = [];
 const agent = process.env.npm_config_user_agent ?? "";
 if (!agent.startsWith("pnpm/")) {
   problems.push(
-    `publish with pnpm (\`pnpm publish\`, or \`pnpm changeset publish\` from CI), not with "${agent.split(" ")[0] || "an unknown client"}": ` +
+    `publish with pnpm (releases go out from CI: \`changeset publish\` runs \`pnpm publish\`), not with "${agent.split(" ")[0] || "an unknown client"}": ` +
       "only pnpm turns the `workspace:` ranges into versions, and a tarball that keeps them does not install",
   );
 }
