@@ -16,7 +16,11 @@ const rpc = withSse(withWs(new MessageChannel({ id: "demo-rpc", secret: demoSecr
 const counts: Record<string, number> = {};
 const count = (topic: string): void => void (counts[topic] = (counts[topic] ?? 0) + 1);
 
-type Request = { kind: "ws-me"; socketId: string } | { kind: "sse-me"; sseId: string } | { kind: "room" } | { kind: "sse-close"; sseId: string };
+type Request =
+  | { kind: "ws-me"; socketId: string }
+  | { kind: "sse-me"; sseId: string }
+  | { kind: "room" }
+  | { kind: "sse-close"; sseId: string };
 
 rpc.subscribe("demo.request", (req, meta) => {
   const r = req as Request;
@@ -24,11 +28,17 @@ rpc.subscribe("demo.request", (req, meta) => {
   count("demo.request");
   switch (r.kind) {
     case "ws-me":
-      rpc.ws.via(meta.from).to(r.socketId).emit("direct", { text: `just for you, socket ${r.socketId}`, at });
+      rpc.ws
+        .via(meta.from)
+        .to(r.socketId)
+        .emit("direct", { text: `just for you, socket ${r.socketId}`, at });
       count("ws:direct");
       break;
     case "sse-me":
-      rpc.sse.via(meta.from).to(r.sseId).emit("direct", { text: `just for you, SSE client ${r.sseId}`, at });
+      rpc.sse
+        .via(meta.from)
+        .to(r.sseId)
+        .emit("direct", { text: `just for you, SSE client ${r.sseId}`, at });
       count("sse:direct");
       break;
     case "room":

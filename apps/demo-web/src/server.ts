@@ -55,15 +55,28 @@ function rates(): Record<string, Record<string, number>> {
     // A service new to the window has no baseline yet (its counters began before we heard of
     // it); a topic new to a known service started from 0.
     const before = then.counts.get(service);
-    out[service] = Object.fromEntries(Object.entries(c).map(([t, n]) => [t, before ? Math.round(((n - (before[t] ?? 0)) / seconds) * 10) / 10 : 0]));
+    out[service] = Object.fromEntries(
+      Object.entries(c).map(([t, n]) => [t, before ? Math.round(((n - (before[t] ?? 0)) / seconds) * 10) / 10 : 0]),
+    );
   }
   return out;
 }
 
 function mesh(): object {
   const peers: PeerInfo[] = web.peers();
-  const services = [{ id: web.id, role: "front end (Socket.IO + SSE)", self: true }, ...peers.map((p) => ({ id: p.id, role: "service", self: false }))];
-  const links = peers.map((p) => ({ from: web.id, to: p.id, state: p.state, resumes: p.resumes, sent: p.sent, received: p.received, direction: p.direction }));
+  const services = [
+    { id: web.id, role: "front end (Socket.IO + SSE)", self: true },
+    ...peers.map((p) => ({ id: p.id, role: "service", self: false })),
+  ];
+  const links = peers.map((p) => ({
+    from: web.id,
+    to: p.id,
+    state: p.state,
+    resumes: p.resumes,
+    sent: p.sent,
+    received: p.received,
+    direction: p.direction,
+  }));
   return { services, links, rates: rates(), clients: { ws: io.of("/").sockets.size, sse: web.sse.clients().length }, at: Date.now() };
 }
 
@@ -89,7 +102,10 @@ io.on("connection", (socket) => {
   socket.on("push-me-sse", (sseId: unknown) => typeof sseId === "string" && request({ kind: "sse-me", sseId }));
   socket.on("join-room", (sseId: unknown) => {
     void socket.join("demo-room");
-    web.sse.clients().find((c) => c.id === sseId)?.join("demo-room");
+    web.sse
+      .clients()
+      .find((c) => c.id === sseId)
+      ?.join("demo-room");
   });
   socket.on("push-room", () => request({ kind: "room" }));
   socket.on("close-sse", (sseId: unknown) => typeof sseId === "string" && request({ kind: "sse-close", sseId }));

@@ -51,14 +51,23 @@ function stop(child: ChildProcess | undefined): Promise<void> {
 
 const text = (page: Page, id: string): Promise<string> => page.locator(`#${id}`).innerText();
 const count = (page: Page, list: string, needle: string): Promise<number> =>
-  page.evaluate(([l, n]) => [...document.querySelectorAll(`#${l} li`)].filter((li) => li.textContent?.includes(n)).length, [list, needle] as const);
+  page.evaluate(([l, n]) => [...document.querySelectorAll(`#${l} li`)].filter((li) => li.textContent?.includes(n)).length, [
+    list,
+    needle,
+  ] as const);
 const waitFor = (page: Page, list: string, needle: string, atLeast = 1): Promise<unknown> =>
-  page.waitForFunction(([l, n, k]) => [...document.querySelectorAll(`#${l} li`)].filter((li) => li.textContent?.includes(n)).length >= k, [list, needle, atLeast] as const, { timeout: 15_000 });
+  page.waitForFunction(
+    ([l, n, k]) => [...document.querySelectorAll(`#${l} li`)].filter((li) => li.textContent?.includes(n)).length >= k,
+    [list, needle, atLeast] as const,
+    { timeout: 15_000 },
+  );
 
 async function open(): Promise<Page> {
   const page = await (await browser.newContext({ viewport: { width: 1200, height: 760 } })).newPage();
   await page.goto(`http://127.0.0.1:${port}/`);
-  await page.waitForFunction(() => document.getElementById("ws-id")?.textContent !== "…" && document.getElementById("sse-id")?.textContent !== "…");
+  await page.waitForFunction(
+    () => document.getElementById("ws-id")?.textContent !== "…" && document.getElementById("sse-id")?.textContent !== "…",
+  );
   return page;
 }
 

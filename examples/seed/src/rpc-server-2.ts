@@ -11,7 +11,9 @@ if (!secret) {
 const message = new MessageChannel({ id: "rpc-server-2", secret });
 message.subscribe("greeting", (msg, meta) => console.log(`rpc-server-2 got "${String(msg)}" from ${meta.from}`));
 message.on("link:down", ({ peer, reason }) => console.log(`rpc-server-2: link to ${peer} is down (${reason}); reconnecting`));
-message.on("link:up", ({ peer, resumed }) => console.log(`rpc-server-2: link to ${peer} is up${resumed ? " (resumed, nothing lost)" : ""}`));
+message.on("link:up", ({ peer, resumed }) =>
+  console.log(`rpc-server-2: link to ${peer} is up${resumed ? " (resumed, nothing lost)" : ""}`),
+);
 
 await message.connect(url, { timeout: 30000 });
 message.publish("greeting", "Hello from rpc-server-2");

@@ -28,7 +28,11 @@ interface Report {
 
 /** Waits until the subscriber has `n` messages or stops making progress. */
 function settleSub(sub: Worker, n: number): Promise<Report> {
-  return settle(() => sub.request<Report>({ cmd: "report" }, "report"), (r) => r.count, n);
+  return settle(
+    () => sub.request<Report>({ cmd: "report" }, "report"),
+    (r) => r.count,
+    n,
+  );
 }
 
 export interface CoreBenchOptions {

@@ -26,7 +26,9 @@ async function core(): Promise<void> {
   console.log("| system | msgs/s at saturation | p50 ms @20k/s | p99 ms @20k/s | lost | out of order | dup | publisher max RSS MB |");
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
-    console.log(`| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} |`);
+    console.log(
+      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} |`,
+    );
   }
   const ours = results.find((r) => r.system === "sfn-channel");
   const volatile = results.find((r) => r.system.startsWith("sfn-channel, volatile"));
@@ -48,14 +50,23 @@ async function core(): Promise<void> {
 }
 
 async function ws(): Promise<void> {
-  const o = { clients: Number(process.env.WS_CLIENTS ?? 500), broadcasts: quick ? 300 : 1000, deliveryRate: 10_000, seconds: quick ? 3 : 5 };
+  const o = {
+    clients: Number(process.env.WS_CLIENTS ?? 500),
+    broadcasts: quick ? 300 : 1000,
+    deliveryRate: 10_000,
+    seconds: quick ? 3 : 5,
+  };
   console.log(`\n## WebSocket push: a publisher service to ${o.clients} socket.io-client connections on one front end`);
-  console.log(`saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${fmt(o.deliveryRate)} deliveries/s for ${o.seconds} s\n`);
+  console.log(
+    `saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${fmt(o.deliveryRate)} deliveries/s for ${o.seconds} s\n`,
+  );
   const results = await runWs(o);
   console.log("| system | deliveries/s at saturation | p50 ms @10k/s | p99 ms @10k/s | first client p50 ms | first client p99 ms | lost |");
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
-    console.log(`| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.firstP50, 2)} | ${fmt(r.firstP99, 2)} | ${r.lost} |`);
+    console.log(
+      `| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.firstP50, 2)} | ${fmt(r.firstP99, 2)} | ${r.lost} |`,
+    );
   }
   const [ours, theirs] = results;
   if (ours && theirs) {
@@ -70,12 +81,16 @@ async function ws(): Promise<void> {
 async function sse(): Promise<void> {
   const o = { clients: 2000, broadcasts: quick ? 100 : 300, rate: 10, seconds: quick ? 3 : 6 };
   console.log(`\n## SSE push: ${fmt(o.clients)} concurrent SSE clients on one front end`);
-  console.log(`saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${o.rate} broadcasts/s (${fmt(o.rate * o.clients)} deliveries/s) for ${o.seconds} s\n`);
+  console.log(
+    `saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${o.rate} broadcasts/s (${fmt(o.rate * o.clients)} deliveries/s) for ${o.seconds} s\n`,
+  );
   const results = await runSse(o);
   console.log("| system | deliveries/s at saturation | p50 ms | p99 ms | lost | memory per idle client (KiB) |");
   console.log("|---|---:|---:|---:|---:|---:|");
   for (const r of results) {
-    console.log(`| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${fmt(r.bytesPerIdleClient / 1024, 1)} |`);
+    console.log(
+      `| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${fmt(r.bytesPerIdleClient / 1024, 1)} |`,
+    );
   }
   const [ours, theirs] = results;
   if (ours && theirs) {
@@ -89,7 +104,9 @@ async function sse(): Promise<void> {
 const only = [...args].find((a) => a.startsWith("--only="))?.slice("--only=".length);
 
 console.log(`# SFN Channel benchmarks`);
-console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
+console.log(
+  `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
+);
 if (!only || only === "core") await core();
 if (!only || only === "ws") await ws();
 if (!only || only === "sse") await sse();

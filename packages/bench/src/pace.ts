@@ -4,7 +4,13 @@ import { nowMicros } from "./payload.js";
  * Publishes `n` messages as fast as allowed: `emit(i)` returning false means "wait for
  * `drain()`". Yields to I/O every `yieldEvery` messages. Resolves with the start time (µs).
  */
-export async function flood(n: number, emit: (i: number) => boolean, drain: () => Promise<void>, yieldEvery: number, onYield?: (i: number) => void): Promise<number> {
+export async function flood(
+  n: number,
+  emit: (i: number) => boolean,
+  drain: () => Promise<void>,
+  yieldEvery: number,
+  onYield?: (i: number) => void,
+): Promise<number> {
   const startAt = nowMicros();
   for (let i = 0; i < n; ) {
     if (!emit(i++)) await drain();
@@ -20,7 +26,13 @@ export async function flood(n: number, emit: (i: number) => boolean, drain: () =
  * Publishes at a fixed `rate` per second for `seconds`, in 1 ms ticks, honouring backpressure
  * (`emit` false → `drain()`). Resolves with the start time (µs).
  */
-export async function paced(rate: number, seconds: number, emit: (i: number) => boolean, drain: () => Promise<void>, onTick?: () => void): Promise<number> {
+export async function paced(
+  rate: number,
+  seconds: number,
+  emit: (i: number) => boolean,
+  drain: () => Promise<void>,
+  onTick?: () => void,
+): Promise<number> {
   const total = Math.round(rate * seconds);
   const startAt = nowMicros();
   let sent = 0;
@@ -37,7 +49,13 @@ export async function paced(rate: number, seconds: number, emit: (i: number) => 
  * Asks for a report until `received(report)` reaches `n` or stops moving for `idleMs`;
  * resolves with `final()` (a last, possibly fuller, report) at that point.
  */
-export async function settle<R>(ask: () => Promise<R>, received: (r: R) => number, n: number, final: () => Promise<R> = ask, idleMs = 3000): Promise<R> {
+export async function settle<R>(
+  ask: () => Promise<R>,
+  received: (r: R) => number,
+  n: number,
+  final: () => Promise<R> = ask,
+  idleMs = 3000,
+): Promise<R> {
   let last = -1;
   let since = Date.now();
   for (;;) {

@@ -10,7 +10,11 @@ export interface Worker {
 }
 
 /** Starts `file` (TypeScript, through tsx) with `args`; resolves after its `ready` message. */
-export async function startWorker(file: string, args: string[], nodeArgs: string[] = []): Promise<Worker & { ready: Record<string, unknown> }> {
+export async function startWorker(
+  file: string,
+  args: string[],
+  nodeArgs: string[] = [],
+): Promise<Worker & { ready: Record<string, unknown> }> {
   const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
     execArgv: ["--import", "tsx", ...nodeArgs, ...(process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean)],
     stdio: ["ignore", "inherit", "inherit", "ipc"],

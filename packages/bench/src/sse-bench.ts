@@ -12,8 +12,6 @@ export interface SseResult {
   bytesPerIdleClient: number;
 }
 
-
-
 export interface SseBenchOptions {
   clients: number;
   broadcasts: number;
@@ -32,7 +30,8 @@ export async function runSse(o: SseBenchOptions): Promise<SseResult[]> {
       const clients = await startWorker("./sse-worker.ts", ["clients", String(fe.ready.port), `/${kind}`, String(o.clients)]);
       try {
         const after = (await fe.request<{ type: string; bytes: number }>({ cmd: "memory" }, "memory")).bytes;
-        const saturate = (n: number) => (kind === "sfn" ? pub.request({ cmd: "saturate", n }, "done") : fe.request({ cmd: "better-saturate", n }, "done"));
+        const saturate = (n: number) =>
+          kind === "sfn" ? pub.request({ cmd: "saturate", n }, "done") : fe.request({ cmd: "better-saturate", n }, "done");
         await clients.request({ cmd: "reset" }, "reset");
         await saturate(50);
         await settle(clients, 50 * o.clients);
@@ -48,7 +47,8 @@ export async function runSse(o: SseBenchOptions): Promise<SseResult[]> {
         await (kind === "sfn" ? pub : fe).request(msg, "done");
         const lat = await settle(clients, total * o.clients, true);
         results.push({
-          system: kind === "sfn" ? "sfn-channel (message.sse.emit from another process)" : "better-sse (channel.broadcast in the front end)",
+          system:
+            kind === "sfn" ? "sfn-channel (message.sse.emit from another process)" : "better-sse (channel.broadcast in the front end)",
           deliveriesPerSec,
           p50: percentile(lat.latencies, 50) / 1000,
           p99: percentile(lat.latencies, 99) / 1000,

@@ -43,7 +43,8 @@ async function frontEnd(): Promise<void> {
       return true;
     };
     if (m.cmd === "better-saturate") send({ type: "done", startAt: await flood(m.n as number, broadcast, async () => {}, 1) });
-    if (m.cmd === "better-rate") send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, broadcast, async () => {}) });
+    if (m.cmd === "better-rate")
+      send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, broadcast, async () => {}) });
     if (m.cmd === "close") process.exit(0);
   });
   send({ type: "ready", url, port: (http.address() as AddressInfo).port, memory: memory() });
@@ -58,41 +59,43 @@ async function clients(): Promise<void> {
   let record = false;
   const requests: ReturnType<typeof request>[] = [];
   await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<void>((resolve) => {
-        const req = request({ host: "127.0.0.1", port, path, agent, headers: { Accept: "text/event-stream" } }, (res) => {
-          res.setEncoding("utf8");
-          let buf = "";
-          res.on("data", (chunk: string) => {
-            buf += chunk;
-            let end: number;
-            while ((end = buf.indexOf("\n\n")) !== -1) {
-              const block = buf.slice(0, end);
-              buf = buf.slice(end + 2);
-              // "data:" may or may not be followed by a space (both are valid SSE).
-              let at = block.indexOf('data:{"s"');
-              let skip = 5;
-              if (at === -1) {
-                at = block.indexOf('data: {"s"');
-                skip = 6;
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<void>((resolve) => {
+          const req = request({ host: "127.0.0.1", port, path, agent, headers: { Accept: "text/event-stream" } }, (res) => {
+            res.setEncoding("utf8");
+            let buf = "";
+            res.on("data", (chunk: string) => {
+              buf += chunk;
+              let end: number;
+              while ((end = buf.indexOf("\n\n")) !== -1) {
+                const block = buf.slice(0, end);
+                buf = buf.slice(end + 2);
+                // "data:" may or may not be followed by a space (both are valid SSE).
+                let at = block.indexOf('data:{"s"');
+                let skip = 5;
+                if (at === -1) {
+                  at = block.indexOf('data: {"s"');
+                  skip = 6;
+                }
+                if (at === -1) continue;
+                received++;
+                lastAt = nowMicros();
+                if (record) {
+                  const nl = block.indexOf("\n", at);
+                  const p = JSON.parse(block.slice(at + skip, nl === -1 ? undefined : nl)) as { t: number };
+                  latencies.push(lastAt - p.t);
+                }
               }
-              if (at === -1) continue;
-              received++;
-              lastAt = nowMicros();
-              if (record) {
-                const nl = block.indexOf("\n", at);
-                const p = JSON.parse(block.slice(at + skip, nl === -1 ? undefined : nl)) as { t: number };
-                latencies.push(lastAt - p.t);
-              }
-            }
+            });
+            res.on("error", () => {});
+            resolve();
           });
-          res.on("error", () => {});
-          resolve();
-        });
-        req.on("error", () => resolve());
-        req.end();
-        requests.push(req);
-      }),
+          req.on("error", () => resolve());
+          req.end();
+          requests.push(req);
+        }),
     ),
   );
   process.on("message", (m: { cmd: string; latency?: boolean }) => {

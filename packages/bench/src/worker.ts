@@ -46,11 +46,23 @@ async function main(): Promise<void> {
   };
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     if (m.cmd === "saturate") {
-      const startAt = await flood(m.n as number, (i) => pub.publish(makePayload(i)), () => pub.drain(), 1000, (i) => i % 50_000 === 0 && sample());
+      const startAt = await flood(
+        m.n as number,
+        (i) => pub.publish(makePayload(i)),
+        () => pub.drain(),
+        1000,
+        (i) => i % 50_000 === 0 && sample(),
+      );
       await pub.flush();
       send({ type: "done", startAt, endAt: nowMicros(), maxRss });
     } else if (m.cmd === "rate") {
-      const startAt = await paced(m.rate as number, m.seconds as number, (i) => pub.publish(makePayload(i)), () => pub.drain(), sample);
+      const startAt = await paced(
+        m.rate as number,
+        m.seconds as number,
+        (i) => pub.publish(makePayload(i)),
+        () => pub.drain(),
+        sample,
+      );
       await pub.flush();
       send({ type: "done", startAt, endAt: nowMicros(), maxRss });
     } else if (m.cmd === "close") {

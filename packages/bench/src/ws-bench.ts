@@ -14,8 +14,6 @@ export interface WsResult {
   lost: number;
 }
 
-
-
 export interface WsBenchOptions {
   clients: number;
   broadcasts: number;

@@ -71,7 +71,8 @@ async function clients(): Promise<void> {
       record = Boolean(m.latency);
       send({ type: "reset" });
     }
-    if (m.cmd === "report") send({ type: "report", received, lastAt, latencies: m.latency ? latencies : [], firsts: m.latency ? [...firsts.values()] : [] });
+    if (m.cmd === "report")
+      send({ type: "report", received, lastAt, latencies: m.latency ? latencies : [], firsts: m.latency ? [...firsts.values()] : [] });
     if (m.cmd === "close") {
       for (const s of sockets) s.disconnect();
       process.exit(0);
@@ -112,9 +113,25 @@ async function publisher(kind: "sfn" | "emitter"): Promise<void> {
   }
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     if (m.cmd === "saturate") {
-      send({ type: "done", startAt: await flood(m.n as number, (i) => pusher.emit(i), () => pusher.drain(), 100) });
+      send({
+        type: "done",
+        startAt: await flood(
+          m.n as number,
+          (i) => pusher.emit(i),
+          () => pusher.drain(),
+          100,
+        ),
+      });
     } else if (m.cmd === "rate") {
-      send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, (i) => pusher.emit(i), () => pusher.drain()) });
+      send({
+        type: "done",
+        startAt: await paced(
+          m.rate as number,
+          m.seconds as number,
+          (i) => pusher.emit(i),
+          () => pusher.drain(),
+        ),
+      });
     } else if (m.cmd === "close") process.exit(0);
   });
   send({ type: "ready" });

@@ -38,7 +38,9 @@ describe("handshake cryptography (docs/protocol.md)", () => {
     expect(sessionKey(secret, H, a, d.publicKey)).toEqual(kd);
     const z = diffieHellman({ privateKey: d.privateKey, publicKey: createEphemeralPublic(a.publicKey) });
     expect(kd).toEqual(createHmac("sha256", secret).update("sfn-channel/v2/session\0").update(H).update(z).digest());
-    expect(sessionKey(undefined, H, d, a.publicKey)).toEqual(createHmac("sha256", Buffer.alloc(32)).update("sfn-channel/v2/session\0").update(H).update(z).digest());
+    expect(sessionKey(undefined, H, d, a.publicKey)).toEqual(
+      createHmac("sha256", Buffer.alloc(32)).update("sfn-channel/v2/session\0").update(H).update(z).digest(),
+    );
     expect(() => sessionKey(secret, H, d, Buffer.alloc(32))).toThrow();
   });
 

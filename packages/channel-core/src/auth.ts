@@ -2,7 +2,16 @@
  * The cryptography of the link handshake (protocol version 2). Every input is spelled out in
  * docs/protocol.md; change one side only together with the other.
  */
-import { createHash, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createHmac,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  timingSafeEqual,
+  type KeyObject,
+} from "node:crypto";
 import { Role, type RoleValue } from "./protocol/frames.js";
 
 /** Length of nonces, keys, proofs and MACs, in bytes. */
@@ -75,7 +84,12 @@ export function authProof(secret: Uint8Array, role: RoleValue, transcript: Uint8
 export function sessionKey(secret: Uint8Array | undefined, transcript: Uint8Array, own: Ephemeral, peerPublicKey: Uint8Array): Buffer {
   const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerPublicKey]), format: "der", type: "spki" });
   const shared = diffieHellman({ privateKey: own.privateKey, publicKey });
-  return createHmac("sha256", secret ?? NO_SECRET).update(SESSION_LABEL).update("\0").update(transcript).update(shared).digest();
+  return createHmac("sha256", secret ?? NO_SECRET)
+    .update(SESSION_LABEL)
+    .update("\0")
+    .update(transcript)
+    .update(shared)
+    .digest();
 }
 
 /**
@@ -87,7 +101,14 @@ export function resumeProof(key: Uint8Array, role: RoleValue, transcript: Uint8A
   const id = Buffer.from(instance, "utf8");
   const seq = Buffer.allocUnsafe(8);
   seq.writeBigUInt64BE(BigInt(received), 0);
-  return createHmac("sha256", key).update(RESUME_LABEL[role]).update("\0").update(transcript).update(u32(id.length)).update(id).update(seq).digest();
+  return createHmac("sha256", key)
+    .update(RESUME_LABEL[role])
+    .update("\0")
+    .update(transcript)
+    .update(u32(id.length))
+    .update(id)
+    .update(seq)
+    .digest();
 }
 
 /** Constant-time comparison of a received proof against the expected one. */

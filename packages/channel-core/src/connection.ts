@@ -1,6 +1,16 @@
 import createDebug from "debug";
 import { authProof, createEphemeral, createNonce, proofMatches, resumeProof, sessionKey, transcriptHash, type Ephemeral } from "./auth.js";
-import { AuthError, ChannelError, DuplicateIdError, ErrorCode, LimitExceededError, ProtocolError, SlowPeerError, TransportError, errorFromWire } from "./errors.js";
+import {
+  AuthError,
+  ChannelError,
+  DuplicateIdError,
+  ErrorCode,
+  LimitExceededError,
+  ProtocolError,
+  SlowPeerError,
+  TransportError,
+  errorFromWire,
+} from "./errors.js";
 import {
   FrameType,
   PROTOCOL_VERSION,
@@ -111,7 +121,12 @@ export class Connection {
     readonly url: string | undefined,
   ) {
     this.handshakeTimer = setTimeout(() => {
-      this.fail(new ProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, `handshake with ${transport.remote} did not complete in ${host.handshakeTimeout} ms`));
+      this.fail(
+        new ProtocolError(
+          ErrorCode.HANDSHAKE_TIMEOUT,
+          `handshake with ${transport.remote} did not complete in ${host.handshakeTimeout} ms`,
+        ),
+      );
     }, host.handshakeTimeout);
     this.handshakeTimer.unref();
     this.role = direction === "outbound" ? Role.DIALER : Role.ACCEPTOR;
@@ -163,7 +178,11 @@ export class Connection {
     if (this.ended) return;
     // A peer that floods PINGs but reads nothing must not make its PONGs pile up here.
     if (this.controlBytes + bytes.length > this.host.maxControlBytes) {
-      this.fail(new LimitExceededError(`more than ${this.host.maxControlBytes} bytes of control frames queued for a peer that does not read`, { peer: this.peerId }));
+      this.fail(
+        new LimitExceededError(`more than ${this.host.maxControlBytes} bytes of control frames queued for a peer that does not read`, {
+          peer: this.peerId,
+        }),
+      );
       return;
     }
     this.control.push(bytes);
@@ -258,7 +277,10 @@ export class Connection {
     if (s && s.sentIndex > 0 && now - this.lastProgress > this.host.heartbeatTimeout) {
       // It answers PINGs or talks, but acknowledges nothing: it does not read what it is sent.
       this.closeReason = "stalled";
-      this.closeError = new SlowPeerError(`peer "${s.id}" acknowledged nothing for ${now - this.lastProgress} ms with ${s.sentIndex} frames outstanding`, { peer: s.id });
+      this.closeError = new SlowPeerError(
+        `peer "${s.id}" acknowledged nothing for ${now - this.lastProgress} ms with ${s.sentIndex} frames outstanding`,
+        { peer: s.id },
+      );
       this.transport.terminate();
       return;
     }
@@ -328,7 +350,8 @@ export class Connection {
       const { frames, end, error } = decodeEach(this.decoder, data, this.host.decodeLimits, 1);
       const frame = frames[0];
       if (error || !frame) this.fail(error ?? new ProtocolError(ErrorCode.MALFORMED_FRAME, "empty message"));
-      else if (end !== data.length) this.fail(new ProtocolError(ErrorCode.MALFORMED_FRAME, "a handshake message must carry exactly one frame"));
+      else if (end !== data.length)
+        this.fail(new ProtocolError(ErrorCode.MALFORMED_FRAME, "a handshake message must carry exactly one frame"));
       else this.handle(frame, data);
       return;
     }
@@ -430,7 +453,10 @@ export class Connection {
     // A HELLO of the wrong role, or carrying this side's own nonce or key, is a reflected or
     // relayed handshake: no proof could match it anyway; refuse it at once.
     if (frame.role !== this.peerRole) {
-      throw new ProofError(ErrorCode.AUTH_FAILED, `${frame.role === Role.DIALER ? "a dialer's" : "an acceptor's"} HELLO arrived where the peer is the ${this.role === Role.DIALER ? "acceptor" : "dialer"} (reflected or relayed handshake)`);
+      throw new ProofError(
+        ErrorCode.AUTH_FAILED,
+        `${frame.role === Role.DIALER ? "a dialer's" : "an acceptor's"} HELLO arrived where the peer is the ${this.role === Role.DIALER ? "acceptor" : "dialer"} (reflected or relayed handshake)`,
+      );
     }
     this.peer = frame;
     if (frame.id === host.id) throw new DuplicateIdError(`service id "${frame.id}" is this service's own id`);
@@ -442,8 +468,10 @@ export class Connection {
       const names = proven.map((p) => `"${p}"`).join(", ") || "no service id";
       throw new ProofError(ErrorCode.IDENTITY, `the certificate of the peer names ${names}, not "${frame.id}"`);
     }
-    if (host.secret && !frame.auth) throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${host.id}" requires a shared secret and "${frame.id}" has none`);
-    if (!host.secret && frame.auth) throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${frame.id}" requires a shared secret and "${host.id}" has none`);
+    if (host.secret && !frame.auth)
+      throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${host.id}" requires a shared secret and "${frame.id}" has none`);
+    if (!host.secret && frame.auth)
+      throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${frame.id}" requires a shared secret and "${host.id}" has none`);
     if (this.role === Role.ACCEPTOR) {
       this.sendHello();
       this.transcript = transcriptHash(message, this.ownHello as Buffer);
@@ -486,11 +514,16 @@ export class Connection {
 
   private onReady(frame: ReadyFrame): void {
     const peer = this.peer;
-    if (peer && this.step === "auth") throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" sent READY without proving knowledge of the shared secret`);
-    if (!peer || this.step !== "ready" || this.key) throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "READY before the handshake was verified");
+    if (peer && this.step === "auth")
+      throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" sent READY without proving knowledge of the shared secret`);
+    if (!peer || this.step !== "ready" || this.key)
+      throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "READY before the handshake was verified");
     if (this.role === Role.DIALER && frame.resume !== null) {
       // The acceptor resumes only a session whose key this side proved: it must prove it too.
-      if (!this.offeredKey || !proofMatches(resumeProof(this.offeredKey, Role.ACCEPTOR, this.transcript as Buffer, frame.instance, frame.received), frame.resume)) {
+      if (
+        !this.offeredKey ||
+        !proofMatches(resumeProof(this.offeredKey, Role.ACCEPTOR, this.transcript as Buffer, frame.instance, frame.received), frame.resume)
+      ) {
         throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" claimed a session it cannot prove`);
       }
     }
@@ -505,7 +538,11 @@ export class Connection {
   /** Acceptor: true if the dialer's READY proves possession of `key` on this connection. */
   resumeProven(key: Uint8Array, ready: ReadyFrame): boolean {
     const transcript = this.transcript;
-    return transcript !== undefined && ready.resume !== null && proofMatches(resumeProof(key, this.peerRole, transcript, ready.instance, ready.received), ready.resume);
+    return (
+      transcript !== undefined &&
+      ready.resume !== null &&
+      proofMatches(resumeProof(key, this.peerRole, transcript, ready.instance, ready.received), ready.resume)
+    );
   }
 
   /** Acceptor: answers the dialer's READY, proving `key` (the resumed session's) or null for a new session. */
@@ -534,21 +571,38 @@ export class Connection {
         err = error;
       } else if (wsCode === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
         why = "error";
-        err = new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `a message from ${this.peerId ?? this.transport.remote} exceeded maxFrameSize (${this.host.maxFrameSize} bytes)`, { cause: error, peer: this.peerId });
+        err = new ProtocolError(
+          ErrorCode.FRAME_TOO_LARGE,
+          `a message from ${this.peerId ?? this.transport.remote} exceeded maxFrameSize (${this.host.maxFrameSize} bytes)`,
+          { cause: error, peer: this.peerId },
+        );
       } else if (code === CloseCode.TOO_LARGE) {
         // The peer closed the link because a message from this side exceeded its limit.
         why = "error";
         const limit = this.session?.peerMaxFrameSize || this.peer?.maxFrameSize;
-        err = new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `${this.peerId ?? this.transport.remote} refused a message from this service as larger than its maxFrameSize${limit ? ` (${limit} bytes)` : ""}`, { peer: this.peerId });
+        err = new ProtocolError(
+          ErrorCode.FRAME_TOO_LARGE,
+          `${this.peerId ?? this.transport.remote} refused a message from this service as larger than its maxFrameSize${limit ? ` (${limit} bytes)` : ""}`,
+          { peer: this.peerId },
+        );
       } else if (typeof wsCode === "string" && wsCode.startsWith("WS_ERR_")) {
         why = "error";
-        err = new ProtocolError(ErrorCode.MALFORMED_FRAME, `invalid WebSocket data from ${this.peerId ?? this.transport.remote}: ${error?.message}`, { cause: error, peer: this.peerId });
+        err = new ProtocolError(
+          ErrorCode.MALFORMED_FRAME,
+          `invalid WebSocket data from ${this.peerId ?? this.transport.remote}: ${error?.message}`,
+          { cause: error, peer: this.peerId },
+        );
       } else if (!wasOpen && this.peer === undefined && error) {
         why = "transport";
         err = new TransportError(`connection to ${this.transport.remote} failed: ${error.message}`, { cause: error });
       } else {
         why = "transport";
-        err = error ? new TransportError(`link to ${this.peerId ?? this.transport.remote} failed: ${error.message}`, { cause: error, peer: this.peerId }) : undefined;
+        err = error
+          ? new TransportError(`link to ${this.peerId ?? this.transport.remote} failed: ${error.message}`, {
+              cause: error,
+              peer: this.peerId,
+            })
+          : undefined;
         debug("%s: transport to %s closed (%d %s)", this.host.id, this.peerId ?? this.transport.remote, code, reason);
       }
     }

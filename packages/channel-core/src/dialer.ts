@@ -6,7 +6,13 @@ import type { LinkDownReason } from "./types.js";
 const debug = createDebug("sfn:channel:dialer");
 
 /** Errors that no retry can fix while both sides keep their configuration. */
-const FATAL: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, ErrorCode.AUTH_REQUIRED, ErrorCode.IDENTITY, ErrorCode.DUPLICATE_ID, ErrorCode.PROTOCOL_VERSION]);
+const FATAL: ReadonlySet<string> = new Set([
+  ErrorCode.AUTH_FAILED,
+  ErrorCode.AUTH_REQUIRED,
+  ErrorCode.IDENTITY,
+  ErrorCode.DUPLICATE_ID,
+  ErrorCode.PROTOCOL_VERSION,
+]);
 
 /** What a dialer needs from the channel. */
 export interface DialerHost {
@@ -36,7 +42,10 @@ export class Dialer {
   private established = false;
   private settle: { resolve: () => void; reject: (e: ChannelError) => void } | undefined;
 
-  constructor(private readonly host: DialerHost, readonly url: string) {}
+  constructor(
+    private readonly host: DialerHost,
+    readonly url: string,
+  ) {}
 
   /** Dials until the first link is up (resolves), a refusal or `timeout` (rejects). */
   start(timeout: number): Promise<void> {

@@ -36,7 +36,15 @@ export { PROTOCOL_VERSION } from "./protocol/frames.js";
 export { RESERVED_PREFIX, matchTopic } from "./protocol/topic.js";
 export { WsTransport } from "./transport/ws-transport.js";
 export { SERVICE_URI_PREFIX, peerIdsOf } from "./transport/identity.js";
-export type { AdmitAddress, DialOptions, Transport, TransportConnection, TransportHandlers, TransportLimits, TransportListener } from "./transport/transport.js";
+export type {
+  AdmitAddress,
+  DialOptions,
+  Transport,
+  TransportConnection,
+  TransportHandlers,
+  TransportLimits,
+  TransportListener,
+} from "./transport/transport.js";
 export type { PatternData, PatternTemplate, TopicsMatching } from "./typed-topics.js";
 export type {
   ConnectOptions,

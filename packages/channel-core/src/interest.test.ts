@@ -13,16 +13,20 @@ const onlyTail = fc.constant(">");
 describe("PatternTrie (a NATS-style sublist)", () => {
   it("matches exactly what CompiledPattern matches, reserved topics included", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.oneof(patternArb, onlyTail), { maxLength: 30 }), fc.array(topicArb, { maxLength: 20 }), (patterns, topics) => {
-        const trie = new PatternTrie<string>();
-        for (const p of patterns) trie.set(p, p);
-        for (const topic of topics) {
-          const got: string[] = [];
-          trie.match(topic, (p) => void got.push(p));
-          const expected = patterns.filter((p) => new CompiledPattern(p).matches(topic));
-          expect(got.sort()).toEqual(expected.sort());
-        }
-      }),
+      fc.property(
+        fc.uniqueArray(fc.oneof(patternArb, onlyTail), { maxLength: 30 }),
+        fc.array(topicArb, { maxLength: 20 }),
+        (patterns, topics) => {
+          const trie = new PatternTrie<string>();
+          for (const p of patterns) trie.set(p, p);
+          for (const topic of topics) {
+            const got: string[] = [];
+            trie.match(topic, (p) => void got.push(p));
+            const expected = patterns.filter((p) => new CompiledPattern(p).matches(topic));
+            expect(got.sort()).toEqual(expected.sort());
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -63,11 +67,15 @@ describe("PatternTrie (a NATS-style sublist)", () => {
 describe("InterestSet", () => {
   it("answers exactly as matching every pattern with CompiledPattern would", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.oneof(patternArb, topicArb, onlyTail), { maxLength: 30 }), fc.array(topicArb, { maxLength: 20 }), (patterns, topics) => {
-        const set = new InterestSet();
-        for (const p of patterns) set.add(p);
-        for (const topic of topics) expect(set.matches(topic)).toBe(patterns.some((p) => new CompiledPattern(p).matches(topic)));
-      }),
+      fc.property(
+        fc.uniqueArray(fc.oneof(patternArb, topicArb, onlyTail), { maxLength: 30 }),
+        fc.array(topicArb, { maxLength: 20 }),
+        (patterns, topics) => {
+          const set = new InterestSet();
+          for (const p of patterns) set.add(p);
+          for (const topic of topics) expect(set.matches(topic)).toBe(patterns.some((p) => new CompiledPattern(p).matches(topic)));
+        },
+      ),
       { numRuns: 1000 },
     );
   });

@@ -12,7 +12,12 @@ class TrieNode<V> {
   tail: V | undefined;
 
   get empty(): boolean {
-    return this.value === undefined && this.tail === undefined && this.star === undefined && (this.literal === undefined || this.literal.size === 0);
+    return (
+      this.value === undefined &&
+      this.tail === undefined &&
+      this.star === undefined &&
+      (this.literal === undefined || this.literal.size === 0)
+    );
   }
 }
 

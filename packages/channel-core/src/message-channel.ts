@@ -7,7 +7,7 @@ import { Connection, type ConnectionHost } from "./connection.js";
 import { Dialer, type DialerHost } from "./dialer.js";
 import {
   AuthThrottledError,
-  ChannelError,
+  type ChannelError,
   ClosedError,
   DuplicateIdError,
   ErrorCode,
@@ -181,7 +181,11 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.maxRemoteSubscriptions = positive("limits.maxRemoteSubscriptions", options.limits?.maxRemoteSubscriptions, 10000);
     this.maxRemoteWildcards = positive("limits.maxRemoteWildcards", options.limits?.maxRemoteWildcards, 1000);
     this.maxRemotePatternBytes = positive("limits.maxRemotePatternBytes", options.limits?.maxRemotePatternBytes, 4 * 1024 * 1024);
-    this.maxTotalRemotePatternBytes = positive("limits.maxTotalRemotePatternBytes", options.limits?.maxTotalRemotePatternBytes, 64 * 1024 * 1024);
+    this.maxTotalRemotePatternBytes = positive(
+      "limits.maxTotalRemotePatternBytes",
+      options.limits?.maxTotalRemotePatternBytes,
+      64 * 1024 * 1024,
+    );
     const limits = options.limits ?? {};
     this.pendingHandshakes = new PendingHandshakes(
       positive("limits.maxPendingHandshakes", limits.maxPendingHandshakes, 256),
@@ -646,7 +650,10 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
           // refused all the same, but not reported as an error.
           const race = existing.instance === ready.instance && current.direction === "outbound";
           const why = race ? "its link to this service is already open" : "is already linked to another running instance";
-          conn.fail(new DuplicateIdError(`service id "${id}" ${why}; a second connection must prove the session's key`, { peer: id }), !race);
+          conn.fail(
+            new DuplicateIdError(`service id "${id}" ${why}; a second connection must prove the session's key`, { peer: id }),
+            !race,
+          );
         }
         return;
       }
@@ -683,7 +690,9 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     }
     const s = existing ?? new PeerSession(id);
     if (proven && ready.received > s.lastSeq) {
-      conn.fail(new ProtocolError(ErrorCode.MALFORMED_FRAME, `peer acknowledged frame ${ready.received} that was never sent`, { peer: id }));
+      conn.fail(
+        new ProtocolError(ErrorCode.MALFORMED_FRAME, `peer acknowledged frame ${ready.received} that was never sent`, { peer: id }),
+      );
       return;
     }
     // The acceptor answers only now, once it has decided: READY reveals its instance.
@@ -782,12 +791,15 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     const r = s.remote;
     let what: string | undefined;
     if (r.size > this.maxRemoteSubscriptions) what = `more than ${this.maxRemoteSubscriptions} patterns (limits.maxRemoteSubscriptions)`;
-    else if (r.wildcards > this.maxRemoteWildcards) what = `more than ${this.maxRemoteWildcards} wildcard patterns (limits.maxRemoteWildcards)`;
-    else if (r.bytes > this.maxRemotePatternBytes) what = `patterns of more than ${this.maxRemotePatternBytes} bytes (limits.maxRemotePatternBytes)`;
+    else if (r.wildcards > this.maxRemoteWildcards)
+      what = `more than ${this.maxRemoteWildcards} wildcard patterns (limits.maxRemoteWildcards)`;
+    else if (r.bytes > this.maxRemotePatternBytes)
+      what = `patterns of more than ${this.maxRemotePatternBytes} bytes (limits.maxRemotePatternBytes)`;
     else {
       let total = 0;
       for (const other of this.sessions.values()) total += other.remote.bytes;
-      if (total > this.maxTotalRemotePatternBytes) what = `patterns that take all peers past ${this.maxTotalRemotePatternBytes} bytes (limits.maxTotalRemotePatternBytes)`;
+      if (total > this.maxTotalRemotePatternBytes)
+        what = `patterns that take all peers past ${this.maxTotalRemotePatternBytes} bytes (limits.maxTotalRemotePatternBytes)`;
     }
     if (what) throw new LimitExceededError(`peer "${s.id}" subscribed to ${what}`, { peer: s.id });
   }
@@ -805,7 +817,13 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     this.connections.delete(conn);
     // Only a verified peer's id may steer the dialer (an unverified one could claim any).
     const peerId = conn.verifiedPeerId;
-    if (error?.code === ErrorCode.DUPLICATE_ID && conn.direction === "outbound" && peerId !== undefined && peerId !== this.id && this.sessions.get(peerId)?.connection) {
+    if (
+      error?.code === ErrorCode.DUPLICATE_ID &&
+      conn.direction === "outbound" &&
+      peerId !== undefined &&
+      peerId !== this.id &&
+      this.sessions.get(peerId)?.connection
+    ) {
       // Refused because the peer's own connection to us is the link (simultaneous dials).
       reason = "superseded";
       error = undefined;
@@ -823,7 +841,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       }
       const waiters = this.downWaiters.get(s.id);
       this.downWaiters.delete(s.id);
-      waiters?.forEach((w) => w());
+      for (const w of waiters ?? []) w();
     }
     const dialer = this.dialerOf.get(conn);
     if (dialer) {

@@ -63,7 +63,18 @@ describe("handshake and authentication", () => {
     const { ch: one, url } = await mesh.listening("one");
     const codes = errorCodes(one);
     const c = await RawClient.open(url);
-    c.send(encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION + 1, role: Role.DIALER, id: "future", nonce: c.nonce, key: c.ephemeral.publicKey, maxFrameSize: 1 << 20, auth: false }));
+    c.send(
+      encodeControl({
+        type: FrameType.HELLO,
+        version: PROTOCOL_VERSION + 1,
+        role: Role.DIALER,
+        id: "future",
+        nonce: c.nonce,
+        key: c.ephemeral.publicKey,
+        maxFrameSize: 1 << 20,
+        auth: false,
+      }),
+    );
     await c.closed;
     expect(c.frames).toEqual([expect.objectContaining({ type: FrameType.ERROR, code: ErrorCode.PROTOCOL_VERSION })]);
     await until(() => codes.includes(ErrorCode.PROTOCOL_VERSION));

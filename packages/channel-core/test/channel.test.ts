@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import { once } from "node:events";
 import { WebSocket } from "ws";
 import { nextEvent, until } from "@sfn/test-utils";
-import { ErrorCode, MessageChannel, type ChannelError, type DropInfo } from "../src/index.js";
+import { ErrorCode, type MessageChannel, type ChannelError, type DropInfo } from "../src/index.js";
 import { Mesh, collect } from "./helpers.js";
 
 const mesh = new Mesh();
@@ -143,7 +143,10 @@ describe("payloads", () => {
       buf: Buffer.from("bytes"),
       u8: new Uint8Array([1, 2, 3]),
       date: new Date("2026-11-25T12:00:00Z"),
-      map: new Map<unknown, unknown>([["a", 1], [2, { b: true }]]),
+      map: new Map<unknown, unknown>([
+        ["a", 1],
+        [2, { b: true }],
+      ]),
       set: new Set(["x", 1]),
       big: 2n ** 70n,
       obj: { nested: [1, "two", null] },

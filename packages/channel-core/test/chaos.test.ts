@@ -88,7 +88,9 @@ describe("chaos: links cut at random while messages flow", () => {
         const end = N + CHUNK;
         pub.send({ cmd: "flood", topic: "chaos", n: CHUNK, from: N, rate: 10_000 });
         let flooded = false;
-        const chunkDone = pub.next((m: { type?: string; n?: number }) => m.type === "flooded" && m.n === end, 120_000).then(() => (flooded = true));
+        const chunkDone = pub
+          .next((m: { type?: string; n?: number }) => m.type === "flooded" && m.n === end, 120_000)
+          .then(() => (flooded = true));
         while (!flooded) {
           // A random moment: somewhere in the next 20-100 ms.
           await new Promise((r) => setTimeout(r, 20 + random() * 80));
@@ -102,7 +104,9 @@ describe("chaos: links cut at random while messages flow", () => {
       expect(cuts).toBeGreaterThanOrEqual(50);
       expect(c.publisher).toEqual({ n: N, last: N, outOfOrder: 0, dup: 0 });
       expect(pub.messages.filter((m) => (m as { type?: string }).type === "drop")).toEqual([]);
-      const resumes = pub.messages.filter((m) => (m as { type?: string; resumed?: boolean }).type === "link:up" && (m as { resumed?: boolean }).resumed);
+      const resumes = pub.messages.filter(
+        (m) => (m as { type?: string; resumed?: boolean }).type === "link:up" && (m as { resumed?: boolean }).resumed,
+      );
       expect(resumes.length).toBeGreaterThanOrEqual(50);
     });
   }, 180_000);

@@ -65,7 +65,11 @@ describe("an attacker without the secret between two listeners that share it", (
     }, 5);
     try {
       await attack();
-      await until(() => (errors.get(victim) as ChannelError[]).slice(seen).some((e) => e.code === ErrorCode.AUTH_FAILED), 5000, "ERR_AUTH_FAILED at the victim");
+      await until(
+        () => (errors.get(victim) as ChannelError[]).slice(seen).some((e) => e.code === ErrorCode.AUTH_FAILED),
+        5000,
+        "ERR_AUTH_FAILED at the victim",
+      );
       for (const cl of clients) cl.ws.terminate();
       await Promise.all(clients.map((cl) => cl.closed));
     } finally {
@@ -190,7 +194,18 @@ describe("a malicious acceptor", () => {
         received.push(d);
         const [frame] = decodeFrames(createDecoder(), d) as Frame[];
         if (frame?.type === FrameType.HELLO) {
-          ws.send(encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION, role: Role.ACCEPTOR, id: "fake", nonce, key, maxFrameSize: 1 << 20, auth: true }));
+          ws.send(
+            encodeControl({
+              type: FrameType.HELLO,
+              version: PROTOCOL_VERSION,
+              role: Role.ACCEPTOR,
+              id: "fake",
+              nonce,
+              key,
+              maxFrameSize: 1 << 20,
+              auth: true,
+            }),
+          );
         } else if (frame?.type === FrameType.AUTH) {
           // Replays the dialer's own proof (it has nothing better).
           ws.send(encodeControl({ type: FrameType.AUTH, proof: frame.proof }));
@@ -200,7 +215,9 @@ describe("a malicious acceptor", () => {
     try {
       const dialer = mesh.channel("dialer", { secret: testSecret });
       const failed = nextEvent<ChannelError>(dialer, "error", (e) => e.code === ErrorCode.AUTH_FAILED);
-      await expect(dialer.connect(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`)).rejects.toMatchObject({ code: ErrorCode.AUTH_FAILED });
+      await expect(dialer.connect(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`)).rejects.toMatchObject({
+        code: ErrorCode.AUTH_FAILED,
+      });
       await failed;
       const types = received.map((d) => (decodeFrames(createDecoder(), d)[0] as Frame).type);
       // Its HELLO, its proof (an acceptor that answers can always get that: see docs/protocol.md), its refusal.

@@ -63,7 +63,8 @@ async function expectRefused(code: string, attack: (c: RawClient) => Promise<voi
 describe("hostile input: each attack ends in a typed error and a closed link, and nothing else", () => {
   it("random bytes", () => expectRefused(ErrorCode.MALFORMED_FRAME, (c) => c.send(Buffer.from([0xc1, 0x00, 0xff, 0x13, 0x37]))));
 
-  it("truncated msgpack", () => expectRefused(ErrorCode.MALFORMED_FRAME, (c) => c.send(encodeControl({ type: FrameType.ACK, seq: 70000 }).subarray(0, 3))));
+  it("truncated msgpack", () =>
+    expectRefused(ErrorCode.MALFORMED_FRAME, (c) => c.send(encodeControl({ type: FrameType.ACK, seq: 70000 }).subarray(0, 3))));
 
   it.each([
     ["an object instead of an array", packValue({ type: 1 })],
@@ -132,14 +133,20 @@ describe("hostile input: each attack ends in a typed error and a closed link, an
   it("hundreds of hostile connections leave memory bounded and no unhandled rejection", async () => {
     // Measured in a victim process of its own, started with --expose-gc (through NODE_OPTIONS):
     // a collection before each reading is then a supported call, not a V8 flag flipped at runtime.
-    const child = await spawnService(join(__dirname, "fixtures/service.ts"), ["victim-process", "--listen", "0", "--secret", SECRET, "--handshake-timeout", "300"], {
-      NODE_OPTIONS: [process.env.NODE_OPTIONS, "--expose-gc"].filter(Boolean).join(" "),
-    });
+    const child = await spawnService(
+      join(__dirname, "fixtures/service.ts"),
+      ["victim-process", "--listen", "0", "--secret", SECRET, "--handshake-timeout", "300"],
+      {
+        NODE_OPTIONS: [process.env.NODE_OPTIONS, "--expose-gc"].filter(Boolean).join(" "),
+      },
+    );
     const childUrl = (child.messages.find((m) => (m as { type?: string }).type === "ready") as { url: string }).url;
     const heap = async (): Promise<{ heapUsed: number; gc: boolean; peers: string[] }> => {
       const before = child.messages.length;
       child.send({ cmd: "heap" });
-      return child.next((m: { type?: string; heapUsed: number; gc: boolean; peers: string[] }) => m.type === "heap" && child.messages.indexOf(m) >= before);
+      return child.next(
+        (m: { type?: string; heapUsed: number; gc: boolean; peers: string[] }) => m.type === "heap" && child.messages.indexOf(m) >= before,
+      );
     };
     const attacks: ((c: RawClient) => void)[] = [
       (c) => c.send(Buffer.from([0xc1])),
@@ -205,7 +212,8 @@ describe("hostile payloads: decoded through an allow-list, refused before they c
   it("a huge bigint (400,000 bits)", () =>
     expectRefused(ErrorCode.MALFORMED_FRAME, (c) => sendPayload(c, "bignum", new Packr({ moreTypes: true }).pack(2n ** 400_000n))));
 
-  it("an unknown msgpack extension", () => expectRefused(ErrorCode.MALFORMED_FRAME, (c) => sendPayload(c, "ext", Buffer.from([0xd4, 0x2a, 0x00]))));
+  it("an unknown msgpack extension", () =>
+    expectRefused(ErrorCode.MALFORMED_FRAME, (c) => sendPayload(c, "ext", Buffer.from([0xd4, 0x2a, 0x00]))));
 });
 
 describe("routing cost bounded per peer", () => {
@@ -226,7 +234,11 @@ describe("routing cost bounded per peer", () => {
   }
 
   it("refuses a peer with more wildcard patterns than maxRemoteWildcards (default 1000)", () =>
-    refusedSubscriber("wild", Array.from({ length: 1001 }, (_, i) => `w${i}.*`), ErrorCode.LIMIT_EXCEEDED));
+    refusedSubscriber(
+      "wild",
+      Array.from({ length: 1001 }, (_, i) => `w${i}.*`),
+      ErrorCode.LIMIT_EXCEEDED,
+    ));
 
   it("refuses a peer whose patterns pass maxRemotePatternBytes", async () => {
     const { ch: small, url: smallUrl } = await mesh.listening("small", { secret: SECRET, limits: { maxRemotePatternBytes: 10_000 } });
@@ -235,7 +247,11 @@ describe("routing cost bounded per peer", () => {
     const big = mesh.channel("big", { secret: SECRET });
     for (let i = 0; i < 20; i++) big.subscribe(`${"x".repeat(600)}.${i}`, () => {});
     void big.connect(smallUrl, { timeout: 5000 }).catch(() => {});
-    await until(() => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && /maxRemotePatternBytes/.test(e.message)), 5000, "pattern bytes refused");
+    await until(
+      () => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && /maxRemotePatternBytes/.test(e.message)),
+      5000,
+      "pattern bytes refused",
+    );
   });
 
   it("bounds all peers' patterns together with maxTotalRemotePatternBytes", async () => {
@@ -248,7 +264,11 @@ describe("routing cost bounded per peer", () => {
     const second = mesh.channel("second", { secret: SECRET });
     for (let i = 0; i < 12; i++) second.subscribe(`${"b".repeat(1000)}.${i}`, () => {});
     void second.connect(hubUrl, { timeout: 5000 }).catch(() => {});
-    await until(() => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && e.peer === "second" && /maxTotalRemotePatternBytes/.test(e.message)), 5000, "total refused");
+    await until(
+      () => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && e.peer === "second" && /maxTotalRemotePatternBytes/.test(e.message)),
+      5000,
+      "total refused",
+    );
     expect(hub.peers().find((p) => p.id === "first")).toMatchObject({ state: "up", subscriptions: 12 });
   });
 
@@ -301,7 +321,8 @@ describe("hostile payloads: decoded through an allow-list, refused before they c
   it("a huge bigint (400,000 bits)", () =>
     expectRefused(ErrorCode.MALFORMED_FRAME, (c) => sendPayload(c, "bignum", new Packr({ moreTypes: true }).pack(2n ** 400_000n))));
 
-  it("an unknown msgpack extension", () => expectRefused(ErrorCode.MALFORMED_FRAME, (c) => sendPayload(c, "ext", Buffer.from([0xd4, 0x2a, 0x00]))));
+  it("an unknown msgpack extension", () =>
+    expectRefused(ErrorCode.MALFORMED_FRAME, (c) => sendPayload(c, "ext", Buffer.from([0xd4, 0x2a, 0x00]))));
 });
 
 describe("routing cost bounded per peer", () => {
@@ -322,7 +343,11 @@ describe("routing cost bounded per peer", () => {
   }
 
   it("refuses a peer with more wildcard patterns than maxRemoteWildcards (default 1000)", () =>
-    refusedSubscriber("wild", Array.from({ length: 1001 }, (_, i) => `w${i}.*`), ErrorCode.LIMIT_EXCEEDED));
+    refusedSubscriber(
+      "wild",
+      Array.from({ length: 1001 }, (_, i) => `w${i}.*`),
+      ErrorCode.LIMIT_EXCEEDED,
+    ));
 
   it("refuses a peer whose patterns pass maxRemotePatternBytes", async () => {
     const { ch: small, url: smallUrl } = await mesh.listening("small", { secret: SECRET, limits: { maxRemotePatternBytes: 10_000 } });
@@ -331,7 +356,11 @@ describe("routing cost bounded per peer", () => {
     const big = mesh.channel("big", { secret: SECRET });
     for (let i = 0; i < 20; i++) big.subscribe(`${"x".repeat(600)}.${i}`, () => {});
     void big.connect(smallUrl, { timeout: 5000 }).catch(() => {});
-    await until(() => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && /maxRemotePatternBytes/.test(e.message)), 5000, "pattern bytes refused");
+    await until(
+      () => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && /maxRemotePatternBytes/.test(e.message)),
+      5000,
+      "pattern bytes refused",
+    );
   });
 
   it("bounds all peers' patterns together with maxTotalRemotePatternBytes", async () => {
@@ -344,7 +373,11 @@ describe("routing cost bounded per peer", () => {
     const second = mesh.channel("second", { secret: SECRET });
     for (let i = 0; i < 12; i++) second.subscribe(`${"b".repeat(1000)}.${i}`, () => {});
     void second.connect(hubUrl, { timeout: 5000 }).catch(() => {});
-    await until(() => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && e.peer === "second" && /maxTotalRemotePatternBytes/.test(e.message)), 5000, "total refused");
+    await until(
+      () => seen.some((e) => e.code === ErrorCode.LIMIT_EXCEEDED && e.peer === "second" && /maxTotalRemotePatternBytes/.test(e.message)),
+      5000,
+      "total refused",
+    );
     expect(hub.peers().find((p) => p.id === "first")).toMatchObject({ state: "up", subscriptions: 12 });
   });
 

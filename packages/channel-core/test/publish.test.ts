@@ -75,7 +75,9 @@ describe("frame-size limits between peers", () => {
     expect(seen.peer).toBe("small");
     expect(seen.message).toBe("small refused a message from this service as larger than its maxFrameSize (1024 bytes)");
     await until(() => smallErrors.some((e) => e.code === ErrorCode.FRAME_TOO_LARGE));
-    expect(smallErrors.find((e) => e.code === ErrorCode.FRAME_TOO_LARGE)!.message).toMatch(/a message from .* exceeded maxFrameSize \(1024 bytes\)/);
+    expect(smallErrors.find((e) => e.code === ErrorCode.FRAME_TOO_LARGE)!.message).toMatch(
+      /a message from .* exceeded maxFrameSize \(1024 bytes\)/,
+    );
     await sender.close({ drainTimeout: 0 });
     await linking;
   });

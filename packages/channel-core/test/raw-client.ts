@@ -72,7 +72,16 @@ export class RawClient {
 
   /** The bytes of a HELLO from this client. */
   helloBytes(id: string, auth: boolean, role: RoleValue = Role.DIALER): Buffer {
-    return encodeControl({ type: FrameType.HELLO, version: PROTOCOL_VERSION, role, id, nonce: this.nonce, key: this.ephemeral.publicKey, maxFrameSize: 1 << 20, auth });
+    return encodeControl({
+      type: FrameType.HELLO,
+      version: PROTOCOL_VERSION,
+      role,
+      id,
+      nonce: this.nonce,
+      key: this.ephemeral.publicKey,
+      maxFrameSize: 1 << 20,
+      auth,
+    });
   }
 
   /** Sends a dialer's HELLO as service `id`. */

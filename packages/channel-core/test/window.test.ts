@@ -1,5 +1,12 @@
 import { TcpProxy, nextEvent, testSecret, until } from "@sfn/test-utils";
-import { ErrorCode, type ChannelError, type DropInfo, type LinkDownInfo, type MessageChannel, type MessageChannelOptions } from "../src/index.js";
+import {
+  ErrorCode,
+  type ChannelError,
+  type DropInfo,
+  type LinkDownInfo,
+  type MessageChannel,
+  type MessageChannelOptions,
+} from "../src/index.js";
 import { encodeControl } from "../src/protocol/codec.js";
 import { FrameType } from "../src/protocol/frames.js";
 import { Mesh, collect } from "./helpers.js";

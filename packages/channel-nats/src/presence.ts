@@ -128,7 +128,15 @@ export function readAnnouncement(data: unknown): PresenceAnnouncement | undefine
   if (!Array.isArray(a.roles) || a.roles.length > MAX_ROLES || !a.roles.every((r) => isText(r, MAX_ROLE))) return undefined;
   if (typeof a.interval !== "number" || !Number.isFinite(a.interval) || a.interval <= 0) return undefined;
   if (typeof a.since !== "number" || !Number.isFinite(a.since)) return undefined;
-  return { v: PRESENCE_VERSION, t: a.t as PresenceAnnouncement["t"], id: a.id, instance: a.instance, roles: [...new Set(a.roles as string[])], interval: a.interval, since: a.since };
+  return {
+    v: PRESENCE_VERSION,
+    t: a.t as PresenceAnnouncement["t"],
+    id: a.id,
+    instance: a.instance,
+    roles: [...new Set(a.roles as string[])],
+    interval: a.interval,
+    since: a.since,
+  };
 }
 
 interface Entry extends PresencePeer {
@@ -138,7 +146,8 @@ interface Entry extends PresencePeer {
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(`presence ${name} must be a positive number`);
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
+    throw new InvalidOptionError(`presence ${name} must be a positive number`);
   return value;
 }
 
@@ -176,7 +185,8 @@ export class Presence extends EventEmitter<PresenceEvents> {
   ) {
     super();
     if (!isText(options.id, MAX_ID)) throw new InvalidOptionError(`presence id must be a non-empty string of at most ${MAX_ID} characters`);
-    if (!isText(options.instance, MAX_INSTANCE)) throw new InvalidOptionError(`presence instance must be a non-empty string of at most ${MAX_INSTANCE} characters`);
+    if (!isText(options.instance, MAX_INSTANCE))
+      throw new InvalidOptionError(`presence instance must be a non-empty string of at most ${MAX_INSTANCE} characters`);
     this.id = options.id;
     this.instance = options.instance;
     this.roles = checkRoles(options.roles ?? []);
@@ -296,7 +306,9 @@ export class Presence extends EventEmitter<PresenceEvents> {
     this.stop();
     this.emit(
       "duplicate",
-      new DuplicateIdError(`service id "${this.id}" is already used by another running instance (${a.instance}) on the bus`, { peer: this.id }),
+      new DuplicateIdError(`service id "${this.id}" is already used by another running instance (${a.instance}) on the bus`, {
+        peer: this.id,
+      }),
     );
   }
 
@@ -308,7 +320,15 @@ export class Presence extends EventEmitter<PresenceEvents> {
   }
 
   private add(a: PresenceAnnouncement, interval: number): void {
-    const entry: Entry = { id: a.id, instance: a.instance, roles: a.roles, interval, lastSeen: this.host.now(), since: a.since, timer: undefined };
+    const entry: Entry = {
+      id: a.id,
+      instance: a.instance,
+      roles: a.roles,
+      interval,
+      lastSeen: this.host.now(),
+      since: a.since,
+      timer: undefined,
+    };
     this.peers_.set(a.id, entry);
     this.arm(entry);
     this.emit("peer:up", { peer: a.id, instance: a.instance, roles: a.roles });
@@ -335,7 +355,15 @@ export class Presence extends EventEmitter<PresenceEvents> {
   }
 
   private announce(t: PresenceAnnouncement["t"]): void {
-    this.host.send({ v: PRESENCE_VERSION, t, id: this.id, instance: this.instance, roles: [...this.roles], interval: this.interval, since: this.since });
+    this.host.send({
+      v: PRESENCE_VERSION,
+      t,
+      id: this.id,
+      instance: this.instance,
+      roles: [...this.roles],
+      interval: this.interval,
+      since: this.since,
+    });
   }
 }
 

@@ -50,7 +50,8 @@ function checkName(name: unknown, what: string): asserts name is string {
   if (typeof name !== "string" || name.length === 0) throw new InvalidTopicError(`${what} must be a non-empty string`);
   if (name.length > MAX_TOPIC_LENGTH) throw new InvalidTopicError(`${what} is longer than ${MAX_TOPIC_LENGTH} characters`);
   if (FORBIDDEN.test(name)) throw new InvalidTopicError(`${what} ${JSON.stringify(name)} contains whitespace or control characters`);
-  if (name.startsWith(SEP) || name.endsWith(SEP) || name.includes("..")) throw new InvalidTopicError(`${what} ${JSON.stringify(name)} has an empty token`);
+  if (name.startsWith(SEP) || name.endsWith(SEP) || name.includes(".."))
+    throw new InvalidTopicError(`${what} ${JSON.stringify(name)} has an empty token`);
 }
 
 /**
@@ -131,7 +132,8 @@ export class SubjectSpace {
   topic(topic: string): string {
     checkName(topic, "topic");
     for (const token of topic.split(SEP)) {
-      if (token === "*" || token === ">") throw new InvalidTopicError(`topic ${JSON.stringify(topic)} contains a wildcard; only subscriptions may`);
+      if (token === "*" || token === ">")
+        throw new InvalidTopicError(`topic ${JSON.stringify(topic)} contains a wildcard; only subscriptions may`);
     }
     return this.map(topic);
   }
@@ -141,7 +143,8 @@ export class SubjectSpace {
     checkName(pattern, "pattern");
     const tokens = pattern.split(SEP);
     tokens.forEach((token, i) => {
-      if (token === ">" && i !== tokens.length - 1) throw new InvalidTopicError(`pattern ${JSON.stringify(pattern)}: ">" may only be the last token`);
+      if (token === ">" && i !== tokens.length - 1)
+        throw new InvalidTopicError(`pattern ${JSON.stringify(pattern)}: ">" may only be the last token`);
     });
     // `$sfn.*` or `$sfn.>` are adapter patterns; `*.ws.op` or `>` are user patterns and, as in
     // core, never reach an adapter topic: they map under the user branch only.
@@ -154,7 +157,8 @@ export class SubjectSpace {
    */
   topicOf(subject: string): string | undefined {
     if (subject.startsWith(this.user) && subject.length > this.user.length) return subject.slice(this.user.length);
-    if (subject.startsWith(this.reserved) && subject.length > this.reserved.length) return RESERVED_PREFIX + subject.slice(this.reserved.length);
+    if (subject.startsWith(this.reserved) && subject.length > this.reserved.length)
+      return RESERVED_PREFIX + subject.slice(this.reserved.length);
     return undefined;
   }
 
@@ -167,7 +171,8 @@ export class SubjectSpace {
   inboxId(subject: string): string {
     const start = `${this.prefix}${INBOX}${SEP}`;
     const token = subject.startsWith(start) ? subject.slice(start.length) : "";
-    if (token.length === 0 || token.includes(SEP)) throw new NatsSubjectError(`${JSON.stringify(subject.slice(0, 120))} is not an inbox subject of namespace "${this.namespace}"`);
+    if (token.length === 0 || token.includes(SEP))
+      throw new NatsSubjectError(`${JSON.stringify(subject.slice(0, 120))} is not an inbox subject of namespace "${this.namespace}"`);
     return decodeServiceId(token);
   }
 

@@ -69,7 +69,8 @@ it("keeps messages published while the client fails over, and delivers them all,
   await withTimeout(down, 20000, "disconnect");
   expect(window.connected).toBe(false);
   wanted = 200;
-  for (let i = 0; i < wanted; i++) expect(window.publish({ subject: `sfn.test.t.kept.${i}`, payload: payload(`kept-${i}`), label: "*" })).toBe(true);
+  for (let i = 0; i < wanted; i++)
+    expect(window.publish({ subject: `sfn.test.t.kept.${i}`, payload: payload(`kept-${i}`), label: "*" })).toBe(true);
   expect(window.pendingMessages).toBe(wanted);
 
   await withTimeout(back, 20000, "reconnect to the surviving node");

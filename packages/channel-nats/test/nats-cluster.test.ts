@@ -129,7 +129,9 @@ describe("startNatsCluster", () => {
     await sub.flush();
     await untilRoutable(pub, "orders.probe");
     for (let i = 0; i < 10; i++) pub.publish(`orders.${i}`, `order ${i}`);
-    expect(await withTimeout(inbox.next(10), 10000, "delivery across the cluster")).toEqual(Array.from({ length: 10 }, (_, i) => `order ${i}`));
+    expect(await withTimeout(inbox.next(10), 10000, "delivery across the cluster")).toEqual(
+      Array.from({ length: 10 }, (_, i) => `order ${i}`),
+    );
     // The connection is really on node 3 and the message really crossed a route.
     expect(sub.getServer()).toBe(three!.url.replace("nats://", ""));
   });

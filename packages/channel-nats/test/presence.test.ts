@@ -27,7 +27,12 @@ afterAll(async () => {
 });
 
 /** A service's presence on its own NATS connection, subscribed before it says hello. */
-async function join(id: string, instance: string, roles: string[] = [], interval = 100): Promise<{ presence: Presence; nc: NatsConnection }> {
+async function join(
+  id: string,
+  instance: string,
+  roles: string[] = [],
+  interval = 100,
+): Promise<{ presence: Presence; nc: NatsConnection }> {
   const nc = await connect({ servers: server.url, name: id });
   opened.push(nc);
   const presence = new Presence(
@@ -46,7 +51,8 @@ async function join(id: string, instance: string, roles: string[] = [], interval
   return { presence, nc };
 }
 
-const upOf = (p: Presence, peer: string): Promise<PresenceEvents["peer:up"][0]> => nextEvent(p, "peer:up", (e: PresenceEvents["peer:up"][0]) => e.peer === peer);
+const upOf = (p: Presence, peer: string): Promise<PresenceEvents["peer:up"][0]> =>
+  nextEvent(p, "peer:up", (e: PresenceEvents["peer:up"][0]) => e.peer === peer);
 const downOf = (p: Presence, peer: string): Promise<PresenceEvents["peer:down"][0]> =>
   nextEvent(p, "peer:down", (e: PresenceEvents["peer:down"][0]) => e.peer === peer);
 

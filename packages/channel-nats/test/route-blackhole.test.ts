@@ -35,7 +35,10 @@ afterAll(async () => {
 async function join(server: string, id: string): Promise<Presence> {
   const nc = await connect({ servers: server, name: id, noRandomize: true });
   opened.push(nc);
-  const presence = new Presence({ id, instance: `${id}-1`, interval: 100 }, timerHost((a) => nc.publish(space.presence, JSON.stringify(a))));
+  const presence = new Presence(
+    { id, instance: `${id}-1`, interval: 100 },
+    timerHost((a) => nc.publish(space.presence, JSON.stringify(a))),
+  );
   nc.subscribe(space.presence, {
     callback: (err, msg) => {
       if (!err) presence.receive(msg.json());

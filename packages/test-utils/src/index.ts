@@ -5,4 +5,13 @@ export { nextEvent, until, withTimeout } from "./wait.js";
 export { otherTestSecret, testSecret } from "./secrets.js";
 export { createTestCa, type LeafOptions, type TestCa, type TestCert } from "./certs.js";
 export { ChainRunner, serveChains, type ChainResult, type ChainStep } from "./chain-runner.js";
-export { freePort, hasNatsServer, startNatsCluster, startNatsServer, type NatsCluster, type NatsClusterOptions, type NatsServer, type NatsServerOptions } from "./nats-server.js";
+export {
+  freePort,
+  hasNatsServer,
+  startNatsCluster,
+  startNatsServer,
+  type NatsCluster,
+  type NatsClusterOptions,
+  type NatsServer,
+  type NatsServerOptions,
+} from "./nats-server.js";

@@ -78,7 +78,8 @@ export interface NatsCluster {
 
 let binary: string | undefined;
 function natsServerBinary(): string {
-  binary ??= ["nats-server", "/usr/sbin/nats-server"].find((b) => spawnSync(b, ["--version"], { stdio: "ignore" }).status === 0) ?? "nats-server";
+  binary ??=
+    ["nats-server", "/usr/sbin/nats-server"].find((b) => spawnSync(b, ["--version"], { stdio: "ignore" }).status === 0) ?? "nats-server";
   return binary;
 }
 const LOG_LIMIT = 16 * 1024;

@@ -24,7 +24,10 @@ export class TcpProxy {
   accepted = 0;
   port = 0;
 
-  constructor(private readonly targetPort: number, private readonly targetHost = "127.0.0.1") {}
+  constructor(
+    private readonly targetPort: number,
+    private readonly targetHost = "127.0.0.1",
+  ) {}
 
   /** Starts listening on a free port. */
   async start(port = 0): Promise<this> {

@@ -27,7 +27,10 @@ const topic = fc.array(token, { minLength: 1, maxLength: 5 }).map((t) => t.join(
 
 describe("frame decoder (property-based)", () => {
   it("never throws anything but a ProtocolError on arbitrary bytes", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => decodesOrRefuses(b)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (b) => decodesOrRefuses(b)),
+      { numRuns: 3000 },
+    );
   });
 
   it("never throws anything but a ProtocolError on arbitrary well-formed msgpack", () => {
@@ -36,13 +39,16 @@ describe("frame decoder (property-based)", () => {
       fc.tuple(fc.integer({ min: -2, max: 15 }), fc.anything(), fc.anything(), fc.anything()),
       fc.array(fc.anything(), { maxLength: 8 }),
     );
-    fc.assert(fc.property(frameLike, (v) => decodesOrRefuses(packValue(v))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(frameLike, (v) => decodesOrRefuses(packValue(v))),
+      { numRuns: 2000 },
+    );
   });
 
   it("never throws anything but a ProtocolError on valid frames with bytes flipped or cut", () => {
-    const valid = fc.tuple(fc.integer({ min: 1, max: 2 ** 40 }), topic, fc.jsonValue()).map(([seq, t, data]) =>
-      encodeSequenced(FrameType.MSG, seq, encodeMessageBody(t, data)),
-    );
+    const valid = fc
+      .tuple(fc.integer({ min: 1, max: 2 ** 40 }), topic, fc.jsonValue())
+      .map(([seq, t, data]) => encodeSequenced(FrameType.MSG, seq, encodeMessageBody(t, data)));
     fc.assert(
       fc.property(valid, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean(), (frame, at, byte, cut) => {
         const b = Buffer.from(frame);
@@ -58,7 +64,15 @@ describe("frame decoder (property-based)", () => {
   });
 
   it("accepts on receive whatever it lets a publisher send (the allow-list is the same on both sides)", () => {
-    const value = fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: false, withBoxedValues: false, maxDepth: 6 });
+    const value = fc.anything({
+      withBigInt: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withNullPrototype: false,
+      withBoxedValues: false,
+      maxDepth: 6,
+    });
     fc.assert(
       fc.property(value, (v) => {
         let body: Buffer;

@@ -1,6 +1,15 @@
 import { Packr, Unpackr, addExtension } from "msgpackr";
 import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
-import { createDecoder, decodeFrames, encodeControl, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue as packValueForTest, toFrame } from "./codec.js";
+import {
+  createDecoder,
+  decodeFrames,
+  encodeControl,
+  encodeMessageBody,
+  encodePatternsBody,
+  encodeSequenced,
+  packValue as packValueForTest,
+  toFrame,
+} from "./codec.js";
 import { FrameType, PROTOCOL_VERSION, Role } from "./frames.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -81,7 +90,10 @@ describe("frame decoding", () => {
     const data = {
       buf: Buffer.from([1, 2, 3]),
       date: new Date(1700000000000),
-      map: new Map<unknown, unknown>([["k", { z: 1 }], [2, "two"]]),
+      map: new Map<unknown, unknown>([
+        ["k", { z: 1 }],
+        [2, "two"],
+      ]),
       set: new Set([1, "x"]),
       big: 12345678901234567890123n,
       small: -5n,
@@ -102,7 +114,19 @@ describe("frame decoding", () => {
     ["a non-array", Buffer.from([0xa1, 0x61])],
     ["an empty message", Buffer.alloc(0)],
     ["a MSG without a topic", Buffer.from([0x92, 0x04, 0x01])],
-    ["a HELLO with a short nonce", encodeControl({ type: 1, version: PROTOCOL_VERSION, role: Role.DIALER, id: "a", nonce: Buffer.alloc(4), key: Buffer.alloc(32), maxFrameSize: 1, auth: false })],
+    [
+      "a HELLO with a short nonce",
+      encodeControl({
+        type: 1,
+        version: PROTOCOL_VERSION,
+        role: Role.DIALER,
+        id: "a",
+        nonce: Buffer.alloc(4),
+        key: Buffer.alloc(32),
+        maxFrameSize: 1,
+        auth: false,
+      }),
+    ],
   ])("refuses %s with ERR_MALFORMED_FRAME", (_name, bytes) => {
     expect(() => decode(bytes)).toThrow(ProtocolError);
     try {
@@ -119,7 +143,9 @@ describe("frame decoding", () => {
   it("limits the patterns one frame may carry, with the documented ERR_LIMIT_EXCEEDED", () => {
     const many = Array.from({ length: 11 }, (_, i) => `t${i}`);
     expect(() => toFrame([FrameType.SUB, 1, many], { maxPatternsPerFrame: 10 })).toThrow(LimitExceededError);
-    expect(() => toFrame([FrameType.SUB, 1, many], { maxPatternsPerFrame: 10 })).toThrow(expect.objectContaining({ code: ErrorCode.LIMIT_EXCEEDED }));
+    expect(() => toFrame([FrameType.SUB, 1, many], { maxPatternsPerFrame: 10 })).toThrow(
+      expect.objectContaining({ code: ErrorCode.LIMIT_EXCEEDED }),
+    );
     expect(toFrame([FrameType.SUB, 1, many.slice(0, 10)], { maxPatternsPerFrame: 10 })).toMatchObject({ patterns: many.slice(0, 10) });
   });
 });
@@ -192,7 +218,14 @@ describe("safe decoding: an explicit allow-list of what a peer's payload may con
     const shapes = (n: number, distinct: boolean): Buffer =>
       Buffer.concat(
         Array.from({ length: n }, (_, i) =>
-          encodeSequenced(FrameType.MSG, i + 1, encodeMessageBody("t", Array.from({ length: 4 }, () => ({ [distinct ? `k${i}` : "k"]: 1 })))),
+          encodeSequenced(
+            FrameType.MSG,
+            i + 1,
+            encodeMessageBody(
+              "t",
+              Array.from({ length: 4 }, () => ({ [distinct ? `k${i}` : "k"]: 1 })),
+            ),
+          ),
         ),
       );
     expect(decode(shapes(5000, false))).toHaveLength(5000);

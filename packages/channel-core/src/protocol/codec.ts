@@ -221,7 +221,10 @@ export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMI
       const [, version, role, id, nonce, key, maxFrameSize, auth] = raw;
       // The version comes first so that any other version is told so, whatever its layout.
       if (typeof version === "number" && version !== PROTOCOL_VERSION) {
-        throw new ProtocolError(ErrorCode.PROTOCOL_VERSION, `protocol version ${version} is not supported (this side speaks ${PROTOCOL_VERSION})`);
+        throw new ProtocolError(
+          ErrorCode.PROTOCOL_VERSION,
+          `protocol version ${version} is not supported (this side speaks ${PROTOCOL_VERSION})`,
+        );
       }
       if (
         raw.length !== 8 ||
@@ -245,7 +248,13 @@ export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMI
     }
     case FrameType.READY: {
       const [, instance, resume, received] = raw;
-      if (raw.length !== 4 || !isShortString(instance, 64) || instance.length === 0 || !(resume === null || isBytes(resume, 32, 32)) || !isSeq(received)) {
+      if (
+        raw.length !== 4 ||
+        !isShortString(instance, 64) ||
+        instance.length === 0 ||
+        !(resume === null || isBytes(resume, 32, 32)) ||
+        !isSeq(received)
+      ) {
         throw malformed("READY frame has the wrong shape");
       }
       return { type, instance, resume, received };
@@ -301,7 +310,12 @@ export interface DecodedFrames {
  * invalid frame stops decoding, so nothing after it is decoded (only the allow-list scan of
  * {@link checkValues}, a linear pass without allocation, covers the whole message first).
  */
-export function decodeEach(decoder: Unpackr, data: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, max = Infinity): DecodedFrames {
+export function decodeEach(
+  decoder: Unpackr,
+  data: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+  max = Infinity,
+): DecodedFrames {
   const out: DecodedFrames = { frames: [], end: 0, error: undefined };
   if (data.length === 0) {
     out.error = malformed("empty message");
