@@ -197,8 +197,7 @@ export class Connection {
 
   /** Counts a received sequenced frame and acknowledges in batches. */
   noteReceived(session: PeerSession): void {
-    session.unacked++;
-    if (session.unacked >= 256) this.queueAck();
+    if (session.noteUnacked() >= 256) this.queueAck();
     else if (!this.ackTimer) {
       this.ackTimer = setTimeout(() => this.queueAck(), 10);
       this.ackTimer.unref();
@@ -250,10 +249,9 @@ export class Connection {
       clearTimeout(this.ackTimer);
       this.ackTimer = undefined;
     }
-    const s = this.session;
-    if (!s || s.unacked === 0) return;
-    s.unacked = 0;
-    this.sendControl({ type: FrameType.ACK, seq: s.received });
+    const seq = this.session?.takeAck();
+    if (seq === undefined) return;
+    this.sendControl({ type: FrameType.ACK, seq });
   }
 
   private sendNow(frame: ControlFrame): void {
@@ -305,7 +303,7 @@ export class Connection {
           if ((nControl > 0 || entries.length > 0) && size + e.size > limit) break;
           entries.push(e);
           size += e.size;
-          session.sentIndex++;
+          session.markSent();
         }
       }
       if (size === 0) return;

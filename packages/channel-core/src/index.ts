@@ -14,6 +14,8 @@
  */
 export { MessageChannel, isChannelError } from "./message-channel.js";
 export type { CloseOptions } from "./message-channel.js";
+export { MeshRouter } from "./mesh-router.js";
+export type { Router } from "./router.js";
 export {
   AuthError,
   AuthThrottledError,
@@ -59,6 +61,7 @@ export type {
   LinkState,
   LinkUpInfo,
   ListenAddress,
+  MeshOptions,
   ListenOptions,
   ListenTlsOptions,
   Listener,

@@ -1,6 +1,6 @@
 /**
- * `@sfn/channel-core/internal`: the wider API the sibling adapter packages
- * (`@sfn/channel-ws`, `@sfn/channel-sse`) build on. Not for applications; it may change
+ * `@sfn/channel-core/internal`: the wider API the sibling packages build on: the adapters
+ * (`@sfn/channel-ws`, `@sfn/channel-sse`) and the routers (`@sfn/channel-nats`). Not for applications; it may change
  * in any minor release.
  *
  * @example
@@ -16,7 +16,18 @@ export { INTERNAL } from "./message-channel.js";
 export type { ChannelLike, InternalApi, PublishToOptions, PublishToResult } from "./message-channel.js";
 export { RESERVED_PREFIX } from "./protocol/topic.js";
 export { FrameType, PROTOCOL_VERSION } from "./protocol/frames.js";
-export { decodeFrames, createDecoder, encodeControl, encodeMessageBody, encodeSequenced, packValue } from "./protocol/codec.js";
+export {
+  decodeFrames,
+  createDecoder,
+  decodeMessageBody,
+  encodeControl,
+  encodeMessageBody,
+  encodeSequenced,
+  packValue,
+} from "./protocol/codec.js";
+export type { MessageBody } from "./protocol/codec.js";
+export { isLinkingRouter } from "./router.js";
+export type { LinkingRouter, RoutePublishOptions, Router, RouterHost } from "./router.js";
 
 /** Publish/subscribe under the reserved `$sfn.` prefix, for adapter packages. */
 export function internals(channel: ChannelLike): InternalApi {

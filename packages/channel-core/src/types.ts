@@ -2,6 +2,7 @@ import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from "node:https";
 import type { PeerCertificate, SecureContextOptions } from "node:tls";
 import type { ChannelError } from "./errors.js";
+import type { Router } from "./router.js";
 import type { Transport } from "./transport/transport.js";
 
 /** A map (interface or type) of topic → payload type; gives `publish` and `subscribe` compile-time checks. */
@@ -75,10 +76,11 @@ export interface LimitOptions {
   maxControlBytes?: number;
 }
 
-/** Options of {@link MessageChannel}. */
-export interface MessageChannelOptions {
-  /** Unique id of this service in the mesh, e.g. `"web-server-1"`. */
-  id: string;
+/**
+ * Options of the mesh router (the default): links, their handshake, resume windows and limits.
+ * They are accepted on the channel's options too, where they build the default router.
+ */
+export interface MeshOptions {
   /**
    * Shared secret; when set, every peer must prove it knows the same secret. It must carry at
    * least 128 random bits: a `Uint8Array` of 16+ bytes, or a string of 22+ characters (e.g.
@@ -100,6 +102,18 @@ export interface MessageChannelOptions {
   limits?: LimitOptions;
   /** The transport to use. @default the WebSocket transport */
   transport?: Transport;
+}
+
+/** Options of {@link MessageChannel}. */
+export interface MessageChannelOptions extends MeshOptions {
+  /** Unique id of this service in the mesh, e.g. `"web-server-1"`. */
+  id: string;
+  /**
+   * Where messages go beyond this process. Mesh options on the channel build the default; with
+   * a router of its own, they belong to that router and passing them here throws `InvalidOptionError`.
+   * @default a mesh router (`new MeshRouter(options)`)
+   */
+  router?: Router;
 }
 
 /**

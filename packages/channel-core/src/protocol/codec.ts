@@ -336,6 +336,39 @@ export function decodeEach(
   return out;
 }
 
+/** A message as a router received it: the topic it was published on, and its payload. */
+export interface MessageBody {
+  topic: string;
+  data: unknown;
+}
+
+// Message bodies carry no state between them (each packs its own record definitions), so one
+// decoder serves every body a router receives.
+let bodyDecoder: Unpackr | undefined;
+
+/**
+ * Decodes a body made by {@link encodeMessageBody} (for routers that carry bodies themselves),
+ * under the same guard as a peer's frames: the value allow-list runs before msgpackr does.
+ * Throws a {@link ProtocolError} for anything else; a router drops such a message and reports it.
+ */
+export function decodeMessageBody(body: Uint8Array, limits: ValueLimits = DEFAULT_VALUE_LIMITS): MessageBody {
+  if (body.length === 0) throw malformed("empty message body");
+  let values: unknown[];
+  try {
+    checkValues(body, limits);
+    bodyDecoder ??= createDecoder();
+    values = bodyDecoder.unpackMultiple(body) as unknown[];
+  } catch (cause) {
+    if (cause instanceof UnsafeValueError) throw malformed(`message body refused: ${cause.message}`, cause);
+    throw malformed(`message body is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
+  }
+  const [topic, data] = values;
+  if (values.length !== 2 || typeof topic !== "string" || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
+    throw malformed("message body has the wrong shape");
+  }
+  return { topic, data };
+}
+
 /** Decodes every frame of one WebSocket message; any invalid byte fails the whole message. */
 export function decodeFrames(decoder: Unpackr, data: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Frame[] {
   if (data.length === 0) throw malformed("empty message");
