@@ -49,6 +49,7 @@ export type {
 } from "./transport/transport.js";
 export type { PatternData, PatternTemplate, TopicsMatching } from "./typed-topics.js";
 export type {
+  BrokerInfo,
   ConnectOptions,
   ConnectTlsOptions,
   DefaultTopics,

@@ -134,6 +134,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       drop: (peer, count, reason) => this.drop(peer, count, reason),
       drained: () => this.emit("drain"),
       report: (error) => this.report(error),
+      broker: (state, info) => this.emit(state === "up" ? "broker:up" : "broker:down", info),
     };
     this.router.attach(host);
   }

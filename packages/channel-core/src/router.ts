@@ -1,5 +1,5 @@
 import type { ChannelError } from "./errors.js";
-import type { ConnectOptions, DropReason, LinkDownInfo, LinkUpInfo, ListenAddress, ListenOptions, PeerInfo } from "./types.js";
+import type { BrokerInfo, ConnectOptions, DropReason, LinkDownInfo, LinkUpInfo, ListenAddress, ListenOptions, PeerInfo } from "./types.js";
 
 /**
  * What a {@link Router} may call on the channel it serves. The channel keeps local delivery,
@@ -27,6 +27,8 @@ export interface RouterHost {
   drained(): void;
   /** An error that did not throw at a call site. */
   report(error: ChannelError): void;
+  /** A broker router's connection went down ("down") or is back ("up"); the mesh never calls it. */
+  broker(state: "up" | "down", info: BrokerInfo): void;
 }
 
 /** Options of {@link Router.publish}. */

@@ -306,6 +306,12 @@ export interface PeerInfo {
   resumes: number;
 }
 
+/** Payload of the `broker:up` and `broker:down` events (routers over a broker, such as NATS). */
+export interface BrokerInfo {
+  /** The broker server the connection was (or now is) on, if known. */
+  server: string | undefined;
+}
+
 /** Events of {@link MessageChannel}. */
 export interface MessageChannelEvents {
   /** A link finished its handshake. */
@@ -318,4 +324,8 @@ export interface MessageChannelEvents {
   drop: [info: DropInfo];
   /** Every link is below its high-water mark again after `publish` returned false. */
   drain: [];
+  /** A broker router lost its connection to the broker; what is published meanwhile waits in its window. */
+  "broker:down": [info: BrokerInfo];
+  /** A broker router's connection is back (after a `broker:down`). */
+  "broker:up": [info: BrokerInfo];
 }

@@ -1,17 +1,19 @@
 /**
- * `@sfn/channel-nats` (in progress): the pieces a NATS router for `MessageChannel` is built
- * from. The router itself needs a routing seam in `@sfn/channel-core` that does not exist yet,
- * so nothing here carries channel messages; see the README.
+ * `@sfn/channel-nats`: `MessageChannel` over a NATS cluster instead of a mesh of direct links.
+ * Only the channel's construction changes; publish, subscribe and the adapters stay as they are.
  *
  * @example
  * ```ts
- * import { SubjectSpace } from "@sfn/channel-nats";
+ * import { MessageChannel } from "@sfn/channel-core";
+ * import { nats } from "@sfn/channel-nats";
  *
- * const space = new SubjectSpace("prod");
- * space.pattern("orders.>"); // "sfn.prod.t.orders.>"
+ * const message = new MessageChannel({ id: "rpc-server-1", router: nats({ servers: "nats://10.0.0.9:4222" }) });
+ * await message.ready();
  * ```
  * @packageDocumentation
  */
+export { ANY_SUBSCRIBER, FROM_HEADER, NatsRouter, nats } from "./nats-router.js";
+export type { NatsHeartbeatOptions, NatsRouterOptions } from "./nats-router.js";
 export { NatsError, NatsErrorCode, NatsSubjectError } from "./errors.js";
 export { DEFAULT_MAX_SUBJECT_BYTES, DEFAULT_NAMESPACE, SubjectSpace, decodeServiceId, encodeServiceId } from "./subjects.js";
 export type { SubjectSpaceOptions } from "./subjects.js";

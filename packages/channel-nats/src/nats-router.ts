@@ -1,0 +1,423 @@
+import {
+  connect,
+  headers as natsHeaders,
+  type ConnectionOptions,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
+import {
+  type ChannelError,
+  ClosedError,
+  type DuplicateIdError,
+  InvalidOptionError,
+  PayloadError,
+  ProtocolError,
+  ErrorCode,
+  type DropReason,
+  type PeerInfo,
+  RESERVED_PREFIX,
+} from "@sfn/channel-core";
+import { decodeMessageBody, encodeMessageBody, type RoutePublishOptions, type Router, type RouterHost } from "@sfn/channel-core/internal";
+import createDebug from "debug";
+import { BrokerWindow, type BrokerWindowOptions, type OutboundMessage } from "./broker-window.js";
+import { answerClaim, claimId } from "./claim.js";
+import { Presence, timerHost, type PresenceDownReason } from "./presence.js";
+import { SubjectSpace } from "./subjects.js";
+
+const debug = createDebug("sfn:channel:nats");
+
+/** Header carrying the publishing service's id (NATS authorization is what vouches for it). */
+export const FROM_HEADER = "Sfn-From";
+/** Topic under which presence announcements are encoded (never published as a topic). */
+const PRESENCE_TOPIC = "$sfn.presence";
+/** Label of drops of a message published to a topic (NATS, not this service, knows who subscribed). */
+export const ANY_SUBSCRIBER = "*";
+// Presence carries at most this many roles; extra reserved subscriptions are not announced.
+const MAX_ROLES = 16;
+
+/** Heartbeat settings of presence over NATS. */
+export interface NatsHeartbeatOptions {
+  /** How often this service announces itself, in ms. @default 1000 */
+  interval?: number;
+  /** Intervals of silence after which a peer is down (`heartbeat-timeout`). @default 3 */
+  missedBeats?: number;
+}
+
+/**
+ * Options of {@link nats}: NATS connection options (servers, `user`/`pass`, `token`,
+ * `authenticator` for nkeys and credentials, `tls`, reconnect settings, ...) passed through to
+ * `@nats-io/transport-node`'s `connect`, plus where SFN's subjects live. `noEcho` is always on:
+ * the channel delivers to its own subscribers itself.
+ */
+export interface NatsRouterOptions extends Omit<ConnectionOptions, "noEcho"> {
+  /** Deployment namespace: every subject starts with `sfn.<namespace>.`; services of one deployment share it. @default "default" */
+  namespace?: string;
+  /** Presence heartbeats. */
+  heartbeat?: NatsHeartbeatOptions;
+  /** Bounds of what is kept while the broker is away (flushed in order on reconnect). */
+  window?: BrokerWindowOptions;
+  /** How long the id claim waits for an answer from a live holder, in ms. @default 2000 */
+  claimTimeout?: number;
+  /** After this service's hello, how long `ready()` gives the other services to answer, in ms. @default 100 */
+  presenceSettle?: number;
+}
+
+interface Outbound extends OutboundMessage {
+  headers: MsgHdrs;
+}
+
+interface PeerStats {
+  sent: number;
+  received: number;
+  dropped: Partial<Record<DropReason, number>>;
+}
+
+/**
+ * A `MessageChannel` router over a NATS cluster: topics are subjects, NATS routes by interest,
+ * `{ to }` goes to the target's inbox subject, and presence (announcements and heartbeats on one
+ * subject) says which services are there and which are front ends.
+ *
+ * @example
+ * ```ts
+ * import { MessageChannel } from "@sfn/channel-core";
+ * import { nats } from "@sfn/channel-nats";
+ *
+ * const message = new MessageChannel({ id: "rpc-server-1", router: nats({ servers: "nats://10.0.0.9:4222" }) });
+ * await message.ready(); // connected, id claimed, subscriptions flushed, presence heard
+ * ```
+ */
+export function nats(options: NatsRouterOptions = {}): Router {
+  return new NatsRouter(options);
+}
+
+/** The router {@link nats} builds. */
+export class NatsRouter implements Router {
+  private host!: RouterHost;
+  private readonly space: SubjectSpace;
+  private readonly connectOptions: ConnectionOptions;
+  private readonly heartbeat: Required<NatsHeartbeatOptions>;
+  private readonly claimTimeout: number;
+  private readonly presenceSettle: number;
+  private readonly window: BrokerWindow<Outbound>;
+  private presence!: Presence;
+  private nc: NatsConnection | undefined;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly stats = new Map<string, PeerStats>();
+  private fromHeaders: MsgHdrs | undefined;
+  private headerBytes = 0;
+  private maxPayload = Infinity;
+  private starting: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: NatsRouterOptions) {
+    const { namespace, heartbeat, window, claimTimeout, presenceSettle, ...connectOptions } = options;
+    this.space = new SubjectSpace(namespace);
+    this.connectOptions = { maxReconnectAttempts: -1, ...connectOptions, noEcho: true };
+    this.heartbeat = {
+      interval: positive("heartbeat.interval", heartbeat?.interval, 1000),
+      missedBeats: positive("heartbeat.missedBeats", heartbeat?.missedBeats, 3),
+    };
+    this.claimTimeout = positive("claimTimeout", claimTimeout, 2000);
+    this.presenceSettle = presenceSettle ?? 100;
+    if (!(this.presenceSettle >= 0)) throw new InvalidOptionError("presenceSettle must be a number of ms, 0 or more");
+    this.window = new BrokerWindow<Outbound>(
+      {
+        write: (m) => this.write(m),
+        drop: (label, count, reason) => this.drop(label, count, reason),
+        drain: () => this.host.drained(),
+      },
+      window,
+    );
+    // Nothing reaches the broker before the connection is there: kept, in order, until then.
+    this.window.disconnected();
+  }
+
+  attach(host: RouterHost): void {
+    if (this.starting) throw new InvalidOptionError("a router serves one channel; create one per MessageChannel");
+    this.host = host;
+    const h = natsHeaders();
+    h.set(FROM_HEADER, host.id);
+    this.fromHeaders = h;
+    // NATS counts headers against max_payload; this is their wire form ("NATS/1.0", one line each, a blank line).
+    this.headerBytes = Buffer.byteLength(`NATS/1.0\r\n${FROM_HEADER}: ${host.id}\r\n\r\n`);
+    this.presence = new Presence(
+      { id: host.id, instance: host.instance, interval: this.heartbeat.interval, missedBeats: this.heartbeat.missedBeats },
+      timerHost((a) => {
+        if (this.nc && !this.nc.isClosed()) this.nc.publish(this.space.presence, encodeMessageBody(PRESENCE_TOPIC, a));
+      }),
+    );
+    this.presence.on("peer:up", ({ peer }) => host.linkUp({ peer, resumed: false, direction: "outbound", url: undefined }));
+    this.presence.on("peer:down", ({ peer, reason }) => host.linkDown({ peer, reason: linkReason(reason), error: undefined }));
+    this.presence.on("error", (e) => host.report(e));
+    this.presence.on("duplicate", (e) => this.duplicate(e));
+    this.starting = this.start();
+    // Failures surface through ready() and the error event; never as an unhandled rejection.
+    this.starting.catch((e: unknown) => {
+      if (isChannelErrorLike(e) && !(e instanceof ClosedError)) host.report(e);
+      else debug("%s: start failed: %s", host.id, String(e));
+    });
+  }
+
+  ready(): Promise<void> {
+    return this.starting ?? Promise.reject(new InvalidOptionError("the NATS router is not attached to a channel"));
+  }
+
+  private async start(): Promise<void> {
+    const nc = await connect({ name: this.host.id, ...this.connectOptions });
+    if (this.closed) {
+      await nc.close();
+      throw new ClosedError();
+    }
+    this.nc = nc;
+    this.setMaxPayload(nc.info?.max_payload);
+    try {
+      // Before subscribing to the own inbox: an answer there means a live holder of this id.
+      await claimId(nc, this.space, this.host.id, this.host.instance, this.claimTimeout);
+    } catch (error) {
+      this.closed = true;
+      this.window.close();
+      await nc.close();
+      throw error;
+    }
+    nc.subscribe(this.space.inbox(this.host.id), { callback: (err, msg) => void (err || this.onInbox(msg)) });
+    nc.subscribe(this.space.presence, { callback: (err, msg) => void (err || this.onPresence(msg)) });
+    for (const pattern of this.host.patterns()) this.subscribe(pattern);
+    this.updateRoles();
+    await nc.flush();
+    void this.watch(nc);
+    this.window.reconnected();
+    this.presence.start();
+    await nc.flush();
+    // Answers to the hello come within a round trip or two; give them a moment to arrive.
+    if (this.presenceSettle > 0) await new Promise((r) => setTimeout(r, this.presenceSettle));
+    debug("%s: on NATS at %s, %d peer(s) known", this.host.id, nc.getServer(), this.presence.peers().length);
+  }
+
+  /** Follows the connection's state: the window keeps what is published while it is down. */
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        this.window.disconnected();
+        this.host.broker("down", { server: s.server });
+      } else if (s.type === "reconnect") {
+        this.setMaxPayload(nc.info?.max_payload);
+        this.window.reconnected();
+        this.host.broker("up", { server: s.server });
+        // Peers may have timed this service out meanwhile: say hello again rather than wait a beat.
+        this.presence.setRoles(this.presence.ownRoles());
+      } else if (s.type === "error") {
+        debug("%s: NATS error: %s", this.host.id, s.error.message);
+      }
+    }
+  }
+
+  private setMaxPayload(bytes: number | undefined): void {
+    if (typeof bytes === "number" && bytes > 0) {
+      this.maxPayload = bytes;
+      this.window.setMaxPayload(bytes);
+    }
+  }
+
+  interest(change: "sub" | "unsub", pattern: string): void {
+    if (change === "sub") this.subscribe(pattern);
+    else {
+      this.subs.get(pattern)?.unsubscribe();
+      this.subs.delete(pattern);
+    }
+    this.updateRoles();
+  }
+
+  private subscribe(pattern: string): void {
+    if (!this.nc || this.closed || this.subs.has(pattern)) return;
+    const subject = this.space.pattern(pattern);
+    // NATS delivers a message once per matching subscription of a connection: each subscription
+    // delivers to its own pattern's listeners only, which is exactly what the channel does.
+    this.subs.set(pattern, this.nc.subscribe(subject, { callback: (err, msg) => void (err || this.onMessage(msg, pattern)) }));
+  }
+
+  /** Roles are the exact `$sfn.` topics this service listens on (`$sfn.ws.op` for a WebSocket front end, ...). */
+  private updateRoles(): void {
+    if (!this.presence) return;
+    const roles = this.host
+      .patterns()
+      .filter((p) => p.startsWith(RESERVED_PREFIX) && !p.split(".").some((t) => t === "*" || t === ">") && p.length <= 64)
+      .sort()
+      .slice(0, MAX_ROLES);
+    const current = this.presence.ownRoles();
+    if (roles.length !== current.length || roles.some((r) => !current.includes(r))) this.presence.setRoles(roles);
+  }
+
+  checkPayload(topic: string, body: Buffer): void {
+    // Also refuses a topic that cannot be a subject (too long) before any side effect.
+    this.space.topic(topic);
+    const size = body.length + this.headerBytes;
+    if (size > this.maxPayload) {
+      throw new PayloadError(`message on "${topic}" is ${size} bytes, over the NATS server's max_payload (${this.maxPayload})`);
+    }
+  }
+
+  publish(topic: string, body: Buffer, options: RoutePublishOptions): boolean {
+    const headers = this.fromHeaders as MsgHdrs;
+    const send = { volatile: options.volatile };
+    if (!options.to) {
+      return this.window.publish(
+        { subject: this.space.topic(topic), payload: body, headerBytes: this.headerBytes, headers, label: ANY_SUBSCRIBER },
+        send,
+      );
+    }
+    let ok = true;
+    for (const id of options.to) {
+      if (!this.presence.has(id)) {
+        this.drop(id, 1, "no-link");
+        continue;
+      }
+      this.count(id).sent++;
+      if (!this.window.publish({ subject: this.space.inbox(id), payload: body, headerBytes: this.headerBytes, headers, label: id }, send)) {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  private write(m: Outbound): void {
+    try {
+      this.nc?.publish(m.subject, m.payload, { headers: m.headers });
+    } catch (error) {
+      // Only possible for what waited while away: the server it came back to allows less.
+      debug("%s: could not publish on %s: %s", this.host.id, m.subject, (error as Error).message);
+      this.drop(m.label, 1, "too-large");
+    }
+  }
+
+  private onMessage(msg: Msg, pattern: string): void {
+    const message = this.read(msg);
+    if (!message) return;
+    if (this.space.topicOf(msg.subject) !== message.topic) {
+      this.host.report(new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} names another topic; dropped`));
+      return;
+    }
+    this.host.deliver(message.topic, message.data, message.from, pattern);
+  }
+
+  private onInbox(msg: Msg): void {
+    if (answerClaim(msg, this.host.instance)) return;
+    const message = this.read(msg);
+    if (message) this.host.deliver(message.topic, message.data, message.from);
+  }
+
+  private onPresence(msg: Msg): void {
+    try {
+      const { topic, data } = decodeMessageBody(msg.data);
+      if (topic === PRESENCE_TOPIC) this.presence.receive(data);
+    } catch {
+      this.presence.receive(undefined);
+    }
+  }
+
+  private read(msg: Msg): { topic: string; data: unknown; from: string } | undefined {
+    const from = msg.headers?.get(FROM_HEADER);
+    if (!from) {
+      this.host.report(
+        new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} carries no ${FROM_HEADER} header; dropped`),
+      );
+      return undefined;
+    }
+    try {
+      const { topic, data } = decodeMessageBody(msg.data);
+      this.count(from).received++;
+      return { topic, data, from };
+    } catch (error) {
+      this.host.report(error as ChannelError);
+      return undefined;
+    }
+  }
+
+  servers(topic: string): string[] {
+    // Front ends are known by name from presence; interest in user topics is NATS's business.
+    if (!topic.startsWith(RESERVED_PREFIX) || !this.presence) return [];
+    return this.presence.frontEnds(topic).filter((id) => id !== this.host.id);
+  }
+
+  peers(): PeerInfo[] {
+    if (!this.presence) return [];
+    return this.presence.peers().map((p) => {
+      const s = this.stats.get(p.id);
+      return {
+        id: p.id,
+        state: "up",
+        direction: "outbound",
+        url: undefined,
+        subscriptions: p.roles.length,
+        pendingMessages: this.window.pendingMessages,
+        pendingBytes: this.window.pendingBytes,
+        sent: s?.sent ?? 0,
+        received: s?.received ?? 0,
+        resent: 0,
+        dropped: { ...s?.dropped },
+        resumes: 0,
+      };
+    });
+  }
+
+  async drain(timeout: number): Promise<void> {
+    const nc = this.nc;
+    if (!nc || nc.isClosed() || !this.window.connected) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([nc.flush().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, timeout)))]);
+    clearTimeout(timer);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed && !this.nc) return;
+    this.closed = true;
+    // bye first, so peers see peer-closed at once instead of a heartbeat timeout.
+    this.presence?.stop();
+    this.window.close();
+    const nc = this.nc;
+    this.nc = undefined;
+    this.subs.clear();
+    if (nc && !nc.isClosed()) {
+      try {
+        await nc.drain();
+      } catch {
+        await nc.close();
+      }
+    }
+    // A start still in flight ends with the connection.
+    await this.starting?.catch(() => undefined);
+  }
+
+  private duplicate(error: DuplicateIdError): void {
+    // Presence already said bye: this instance gives the id up and stops routing.
+    this.host.report(error);
+    void this.close();
+  }
+
+  private count(id: string): PeerStats {
+    let s = this.stats.get(id);
+    if (!s) this.stats.set(id, (s = { sent: 0, received: 0, dropped: {} }));
+    return s;
+  }
+
+  private drop(label: string, count: number, reason: DropReason): void {
+    const d = this.count(label).dropped;
+    d[reason] = (d[reason] ?? 0) + count;
+    this.host.drop(label, count, reason);
+  }
+}
+
+function linkReason(reason: PresenceDownReason): "heartbeat-timeout" | "peer-closed" | "closed" {
+  return reason;
+}
+
+function isChannelErrorLike(e: unknown): e is ChannelError {
+  return typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string" && e instanceof Error;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(`${name} must be a positive number`);
+  return value;
+}
