@@ -3,11 +3,11 @@
 // 1. the publish guard (scripts/publish-guard.mjs) refuses npm, a dirty tree and a missing
 //    build, and lets a clean, built pnpm publish through (all as --dry-run: nothing is sent);
 // 2. `changeset status` and `changeset version` plan the pending changesets as one lockstep
-//    release of the fixed group (first release: 0.1.0 for all three, never 1.0.0);
+//    release of the fixed group (first release: 0.1.0 for every published package, never 1.0.0);
 // 3. the packed manifests (`pnpm pack`, as `changeset publish` packs them) keep no `workspace:`
 //    range, and each adapter's peer range on core is exactly the core released with it;
 // 4. every tarball holds package.json, README.md, LICENSE, CHANGELOG.md and dist/ only;
-// 5. a later core-only minor, then a core-only patch, move all three together: no adapter
+// 5. a later core-only minor, then a core-only patch, move them all together: no adapter
 //    ever jumps to a new major.
 //
 // Usage: node scripts/check-versioning.mjs (after `pnpm install` and `pnpm build`).

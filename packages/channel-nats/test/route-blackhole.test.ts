@@ -1,5 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { TcpProxy, nextEvent, startNatsCluster, withTimeout, type NatsCluster } from "@sfn/test-utils";
+import { type DropInfo, type LinkDownInfo, type LinkUpInfo, MessageChannel } from "@sfn/channel-core";
+import { TcpProxy, nextEvent, startNatsCluster, until, withTimeout, type NatsCluster } from "@sfn/test-utils";
+import { nats } from "../src/index.js";
 import { Presence, timerHost, type PresenceEvents } from "../src/presence.js";
 import { SubjectSpace } from "../src/subjects.js";
 
@@ -25,7 +27,10 @@ beforeAll(async () => {
   });
 });
 
+const channels: MessageChannel[] = [];
+
 afterAll(async () => {
+  await Promise.all(channels.map((c) => c.close({ drainTimeout: 0 })));
   for (const p of started) p.stop();
   await Promise.all(opened.map((nc) => nc.close()));
   await cluster?.stop();
@@ -76,4 +81,42 @@ it("reports heartbeat-timeout on both sides of a black-holed route, and the peer
   for (const p of proxies) p.blackhole(false);
   await withTimeout(Promise.all([aGetsB, bGetsA]), 20000, "presence after the route recovered");
   expect(a.has("svc-b") && b.has("svc-a")).toBe(true);
+});
+
+it("the NatsRouter reports link:down heartbeat-timeout within the bound, reports { to } sends as no-link drops meanwhile, and recovers", async () => {
+  const [one, two] = cluster.servers;
+  const interval = 100;
+  const make = (id: string, url: string) => {
+    const ch = new MessageChannel({ id, router: nats({ servers: url, namespace: "route-router", heartbeat: { interval } }) });
+    ch.on("error", () => {});
+    channels.push(ch);
+    return ch;
+  };
+  const a = make("router-a", one!.url);
+  const b = make("router-b", two!.url);
+  const got: unknown[] = [];
+  b.subscribe("direct", (d) => void got.push(d));
+  await Promise.all([a.ready(), b.ready()]);
+  await until(() => a.peers().some((p) => p.id === "router-b") && b.peers().some((p) => p.id === "router-a"), 20000, "presence");
+  a.publish("direct", "before", { to: "router-b" });
+  await until(() => got.length === 1, 20000, "delivery before");
+
+  const aDown = nextEvent<LinkDownInfo>(a, "link:down", (i) => i.peer === "router-b");
+  const bDown = nextEvent<LinkDownInfo>(b, "link:down", (i) => i.peer === "router-a");
+  for (const p of proxies) p.blackhole(true);
+  // Presence times a peer out after 3 silent intervals, long before the servers' own route ping
+  // would notice; the servers still count the route as up.
+  expect(await aDown).toMatchObject({ reason: "heartbeat-timeout" });
+  expect(await bDown).toMatchObject({ reason: "heartbeat-timeout" });
+  const drop = nextEvent<DropInfo>(a, "drop");
+  a.publish("direct", "while broken", { to: "router-b" });
+  expect(await drop).toEqual({ peer: "router-b", count: 1, reason: "no-link" });
+
+  const aUp = nextEvent<LinkUpInfo>(a, "link:up", (i) => i.peer === "router-b");
+  const bUp = nextEvent<LinkUpInfo>(b, "link:up", (i) => i.peer === "router-a");
+  for (const p of proxies) p.blackhole(false);
+  await withTimeout(Promise.all([aUp, bUp]), 20000, "link:up after the route recovered");
+  a.publish("direct", "after", { to: "router-b" });
+  await until(() => got.length === 2, 20000, "delivery after");
+  expect(got).toEqual(["before", "after"]);
 });

@@ -1,0 +1,202 @@
+import { type DropInfo, ErrorCode, MessageChannel } from "@sfn/channel-core";
+import { encodeMessageBody } from "@sfn/channel-core/internal";
+import { nextEvent, startNatsCluster, startNatsServer, until, withTimeout, type NatsCluster, type NatsServer } from "@sfn/test-utils";
+import { FROM_HEADER, nats, type NatsRouterOptions } from "../src/index.js";
+
+// NatsRouter behaviour beyond the shared conformance suite: the id claim, max_payload, the
+// window while the broker is away, and presence-driven link events. Real nats-servers on free ports.
+
+let server: NatsServer;
+let namespaces = 0;
+const channels: MessageChannel[] = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+
+afterEach(async () => {
+  await Promise.all(channels.splice(0).map((c) => c.close({ drainTimeout: 500 })));
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function channel(id: string, options: NatsRouterOptions & { servers: string | string[] }): MessageChannel {
+  const ch = new MessageChannel({ id, router: nats({ heartbeat: { interval: 100 }, reconnectTimeWait: 50, ...options }) });
+  ch.on("error", () => {});
+  channels.push(ch);
+  return ch;
+}
+
+describe("NatsRouter", () => {
+  it("a second live instance with the same id is refused with ERR_DUPLICATE_ID; the first keeps working", async () => {
+    const namespace = `dup-${++namespaces}`;
+    const first = channel("svc", { servers: server.url, namespace });
+    await first.ready();
+    const other = channel("other", { servers: server.url, namespace });
+    await other.ready();
+    const second = channel("svc", { servers: server.url, namespace });
+    await expect(second.ready()).rejects.toMatchObject({ code: ErrorCode.DUPLICATE_ID });
+
+    const got: unknown[] = [];
+    first.subscribe("still", (d) => void got.push(d));
+    await until(() => other.peers().some((p) => p.id === "svc"));
+    other.publish("still", "here", { to: "svc" });
+    await until(() => got.length === 1);
+    expect(got).toEqual(["here"]);
+  });
+
+  it("a payload over the server's max_payload (headers included) throws ERR_PAYLOAD before any side effect; one at the limit goes", async () => {
+    const namespace = `payload-${++namespaces}`;
+    const a = channel("pub", { servers: server.url, namespace });
+    const b = channel("sub", { servers: server.url, namespace });
+    await Promise.all([a.ready(), b.ready()]);
+    const max = (await server.monitor<{ max_payload: number }>("varz")).max_payload;
+    const headerBytes = Buffer.byteLength(`NATS/1.0\r\n${FROM_HEADER}: pub\r\n\r\n`);
+    // The largest Buffer payload whose body plus headers is exactly max_payload.
+    const fits = max - headerBytes - (encodeMessageBody("big", Buffer.alloc(70_000)).length - 70_000);
+    const atA: number[] = [];
+    const atB: number[] = [];
+    a.subscribe("big", (d) => void atA.push((d as Buffer).length));
+    b.subscribe("big", (d) => void atB.push((d as Buffer).length));
+    await until(() => a.peers().length === 1);
+    expect(() => a.publish("big", Buffer.alloc(fits + 1))).toThrow(expect.objectContaining({ code: ErrorCode.PAYLOAD }));
+    expect(atA).toEqual([]);
+    // Interest crosses to the server asynchronously: publish until one arrives.
+    await until(() => {
+      if (atB.length === 0) a.publish("big", Buffer.alloc(fits));
+      return atB.length > 0;
+    });
+    expect(atB[0]).toBe(fits);
+  });
+
+  it("keeps what is published while the broker is away, returns false past half the window, drops past it, and flushes in order", async () => {
+    const cluster = await startNatsCluster(2);
+    try {
+      const [one, two] = cluster.servers as [NatsServer, NatsServer];
+      const namespace = `window-${++namespaces}`;
+      const sub = channel("sub", { servers: two.url, namespace });
+      // The publisher sits on node 1 and fails over to node 2 when node 1 dies.
+      const pub = channel("pub", { servers: [one.url, two.url], noRandomize: true, namespace, window: { maxMessages: 10 } });
+      const got: number[] = [];
+      sub.subscribe("w", (d) => void got.push(d as number));
+      await Promise.all([pub.ready(), sub.ready()]);
+      await until(() => {
+        if (got.length === 0) pub.publish("w", -1);
+        return got.length > 0;
+      });
+      got.length = 0;
+
+      const down = nextEvent(pub, "broker:down");
+      await one.kill("SIGKILL");
+      await down;
+      const drops: DropInfo[] = [];
+      pub.on("drop", (d) => drops.push(d));
+      const drained = nextEvent(pub, "drain");
+      const up = nextEvent(pub, "broker:up");
+      const results = Array.from({ length: 12 }, (_, i) => pub.publish("w", i));
+      expect(results).toEqual([true, true, true, true, false, false, false, false, false, false, false, false]);
+      await up;
+      await drained;
+      await until(() => got.length === 10);
+      expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      await until(() => drops.length > 0);
+      expect(drops).toEqual([{ peer: "*", count: 2, reason: "window-full" }]);
+    } finally {
+      await Promise.all(channels.splice(0).map((c) => c.close({ drainTimeout: 0 })));
+      await cluster.stop();
+    }
+  });
+
+  it("link:up when a service appears, link:down peer-closed when it closes; { to } a gone service is a no-link drop", async () => {
+    const namespace = `links-${++namespaces}`;
+    const a = channel("a", { servers: server.url, namespace });
+    await a.ready();
+    const up = nextEvent(a, "link:up", (i: { peer: string }) => i.peer === "b");
+    const b = channel("b", { servers: server.url, namespace });
+    await b.ready();
+    expect(await up).toEqual({ peer: "b", resumed: false, direction: "outbound", url: undefined });
+    const down = nextEvent(a, "link:down", (i: { peer: string }) => i.peer === "b");
+    await b.close();
+    expect(await down).toEqual({ peer: "b", reason: "peer-closed", error: undefined });
+    const drop = nextEvent(a, "drop");
+    a.publish("x", 1, { to: "b" });
+    expect(await drop).toEqual({ peer: "b", count: 1, reason: "no-link" });
+  });
+
+  it("refuses listen/connect (NATS routes, the channel does not link) and mesh options next to the router", async () => {
+    const namespace = `opts-${++namespaces}`;
+    const a = channel("a", { servers: server.url, namespace });
+    await expect(a.listen({ port: 0 })).rejects.toMatchObject({ code: ErrorCode.INVALID_OPTION });
+    expect(() => new MessageChannel({ id: "x", secret: "s".repeat(32), router: nats({ servers: server.url }) })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_OPTION }),
+    );
+  });
+});
+
+describe("NatsRouter on a cluster", () => {
+  let cluster: NatsCluster;
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster(3);
+  });
+
+  afterAll(async () => {
+    await Promise.all(channels.splice(0).map((c) => c.close({ drainTimeout: 0 })));
+    await cluster?.stop();
+  });
+
+  it("publisher and subscriber on different nodes; SIGKILL of the publisher's node mid-stream: it fails over, order kept, no duplicates, nothing lost after broker:down", async () => {
+    const [one, two, three] = cluster.servers as [NatsServer, NatsServer, NatsServer];
+    const namespace = `failover-${++namespaces}`;
+    const sub = channel("sub", { servers: three.url, namespace });
+    const pub = channel("pub", { servers: [two.url, one.url], noRandomize: true, namespace });
+    const got: number[] = [];
+    sub.subscribe("stream", (d) => void got.push(d as number));
+    await Promise.all([pub.ready(), sub.ready()]);
+    await until(() => {
+      if (got.length === 0) pub.publish("stream", -1);
+      return got.length > 0;
+    });
+    got.length = 0;
+
+    let n = 0;
+    let away = false;
+    let firstAway = -1;
+    pub.on("broker:down", () => {
+      away = true;
+      firstAway = n;
+    });
+    pub.on("broker:up", () => {
+      away = false;
+    });
+    const errors: unknown[] = [];
+    // Publish on a timer, mid-stream, before, during and after the crash.
+    const stream = setInterval(() => {
+      try {
+        pub.publish("stream", n++);
+      } catch (e) {
+        errors.push(e);
+      }
+    }, 2);
+    await until(() => got.length >= 50, 20_000, "stream before the crash");
+    const down = nextEvent(pub, "broker:down");
+    const up = nextEvent(pub, "broker:up");
+    await two.kill("SIGKILL");
+    await withTimeout(Promise.all([down, up]), 20_000, "failover");
+    const afterUp = n;
+    await until(() => got.includes(afterUp + 50), 20_000, "stream after the failover");
+    clearInterval(stream);
+    expect(errors).toEqual([]);
+    expect(away).toBe(false);
+    // In order, no duplicates.
+    for (let i = 1; i < got.length; i++) expect(got[i]!).toBeGreaterThan(got[i - 1]!);
+    // Everything published from broker:down on (kept in the window, then flushed) arrived;
+    // only what nats.js had written to the dying socket before it noticed may be missing.
+    const last = got[got.length - 1]!;
+    const missing = Array.from({ length: last + 1 }, (_, i) => i).filter((i) => !got.includes(i));
+    expect(missing.every((i) => i < firstAway)).toBe(true);
+    await cluster.restart(1);
+  });
+});
