@@ -13,6 +13,7 @@ import type {
   DefaultTopics,
   DropInfo,
   DropReason,
+  LinkDownInfo,
   ListenAddress,
   ListenOptions,
   Listener,
@@ -60,6 +61,8 @@ export interface InternalApi {
   publishTo(topic: string, data: unknown, options?: PublishToOptions): PublishToResult;
   /** Reports an error through the channel's `error` event (or a warning without listeners). */
   report(error: ChannelError): void;
+  /** Calls `listener` on every `link:down`; returns a function that stops it. */
+  onLinkDown(listener: (info: LinkDownInfo) => void): () => void;
 }
 
 /** Anything that carries the adapter API: every `MessageChannel`, whatever its topic map. */
@@ -246,6 +249,10 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
         return { ok: this.publishAny(topic, data, { to, volatile: options.volatile }), unknown };
       },
       report: (error) => this.report(error),
+      onLinkDown: (listener) => {
+        this.on("link:down", listener);
+        return () => void this.off("link:down", listener);
+      },
     };
   }
 

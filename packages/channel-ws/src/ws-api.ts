@@ -7,6 +7,8 @@ import { WsOperator, type OperationSink } from "./operator.js";
 
 // Extra time a requester waits beyond the front ends' own timeout, for their answers to travel.
 const REPLY_GRACE = 250;
+// Link-down reasons that mean the front end left on purpose, not that it failed.
+const CLEAN_CLOSES: ReadonlySet<string> = new Set(["peer-closed", "peer-disconnected", "disconnected"]);
 
 interface Pending {
   expected: Set<string>;
@@ -33,6 +35,9 @@ export class WsApi extends WsOperator {
     super(sink);
     this.core = internals(channel);
     this.core.subscribe(REPLY_TOPIC, (data) => this.onReply(data));
+    this.core.onLinkDown(({ peer, reason }) => {
+      if (CLEAN_CLOSES.has(reason)) this.leftCleanly(peer);
+    });
   }
 
   /**
@@ -113,6 +118,19 @@ export class WsApi extends WsOperator {
       this.pending.set(op.req, p);
       this.sendOp(op);
     });
+  }
+
+  /**
+   * A front end that closed cleanly will never answer: requests stop waiting for it (it is
+   * neither answered nor missing). One that died or became unreachable stays expected, and is
+   * named in `missing` when the request times out.
+   */
+  private leftCleanly(server: string): void {
+    for (const p of [...this.pending.values()]) {
+      if (!p.expected.has(server) || p.replies.some((r) => r.server === server)) continue;
+      p.expected.delete(server);
+      if (p.replies.length === p.expected.size) p.finish();
+    }
   }
 
   private onReply(data: unknown): void {

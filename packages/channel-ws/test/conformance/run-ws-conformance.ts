@@ -13,19 +13,22 @@ import { io as connectClient, type Socket } from "socket.io-client";
 import { withWs, type WithWs } from "../../src/index.js";
 import { type MakeChannels, reach } from "../../../channel-core/test/conformance/run-conformance.js";
 
-interface Client {
+/** A Socket.IO client that records what it receives; it answers acks unless silent. */
+export interface Client {
   socket: Socket;
   got(event: string): unknown[][];
 }
 
-interface FrontEnd {
+/** A WebSocket front end on a channel: HTTP and Socket.IO server on port 0, `ws.serve(io)`. */
+export interface FrontEnd {
   channel: WithWs<MessageChannel>;
   http: HttpServer;
   io: Server;
   port: number;
 }
 
-async function frontEnd(channel: MessageChannel): Promise<FrontEnd> {
+/** Makes `channel` a WebSocket front end. */
+export async function startWsFrontEnd(channel: MessageChannel): Promise<FrontEnd> {
   const http = createServer();
   const io = new Server(http, { transports: ["websocket"] });
   io.on("connection", (socket) => {
@@ -40,7 +43,8 @@ async function frontEnd(channel: MessageChannel): Promise<FrontEnd> {
   return { channel: ws, http, io, port: (http.address() as AddressInfo).port };
 }
 
-async function client(fe: FrontEnd, silent = false): Promise<Client> {
+/** Connects a Socket.IO client to a front end's port; a silent one never acknowledges. */
+export async function connectWsClient(fe: { port: number }, silent = false): Promise<Client> {
   const socket = connectClient(`http://127.0.0.1:${fe.port}`, { transports: ["websocket"], forceNew: true, reconnection: false });
   const events: { ev: string; args: unknown[] }[] = [];
   socket.onAny((ev: string, ...args: unknown[]) => {
@@ -70,8 +74,8 @@ export function runWsConformance(name: string, make: MakeChannels): void {
       const group = await make(["ws-front-1", "ws-front-2", "ws-operator"]);
       const [c1, c2, c3] = group.channels as [MessageChannel, MessageChannel, MessageChannel];
       for (const c of group.channels) c.on("error", () => {});
-      fe1 = await frontEnd(c1);
-      fe2 = await frontEnd(c2);
+      fe1 = await startWsFrontEnd(c1);
+      fe2 = await startWsFrontEnd(c2);
       op = withWs(c3);
       close = async () => {
         for (const c of clients.splice(0)) c.socket.disconnect();
@@ -93,7 +97,7 @@ export function runWsConformance(name: string, make: MakeChannels): void {
     });
 
     const open = async (fe: FrontEnd, silent = false): Promise<Client> => {
-      const c = await client(fe, silent);
+      const c = await connectWsClient(fe, silent);
       clients.push(c);
       return c;
     };
@@ -150,6 +154,17 @@ export function runWsConformance(name: string, make: MakeChannels): void {
           (e: unknown) => e,
         );
       expect(error).toMatchObject({ code: "ERR_WS_TIMEOUT", missing: ["ws-front-2"], answered: ["ws-front-1"], received: 1 });
+    });
+
+    it("a front end that closes cleanly during emitWithAck is not waited for: the others' answers resolve it", async () => {
+      const a = await open(fe1);
+      await open(fe2, true);
+      // Were fe2 still waited for, the timeout would reject naming it in `missing`; the timeout is
+      // short because fe2's Socket.IO server keeps its own timer for the silent client's ack.
+      const answers = op.ws.timeout(1000).emitWithAck("question", 7);
+      await until(() => a.got("question").length === 1, 20_000, "the question at fe1's client");
+      await fe2.channel.close();
+      expect(await answers).toEqual([`${a.socket.id}:7`]);
     });
 
     it("a via naming an unknown front end rejects a request with ERR_WS_UNKNOWN_SERVER and sends nothing", async () => {
