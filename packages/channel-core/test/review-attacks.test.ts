@@ -1,0 +1,167 @@
+/**
+ * Independent review of the version 2 handshake (issue 9): attacks found after the fixes of
+ * handshake-attacks.test.ts and preauth.test.ts. Each failed on the code it was found in.
+ */
+import { once } from "node:events";
+import { connect as tcpConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { Unpackr } from "msgpackr";
+import { WebSocketServer, type WebSocket } from "ws";
+import { nextEvent, testSecret, until } from "@sfn/test-utils";
+import { ErrorCode, MessageChannel, type ChannelError, type LinkUpInfo } from "../src/index.js";
+import { createDecoder, decodeFrames, encodeControl } from "../src/protocol/codec.js";
+import { FrameType, type Frame, type HelloFrame } from "../src/protocol/frames.js";
+import { Mesh } from "./helpers.js";
+import { RawClient } from "./raw-client.js";
+
+const mesh = new Mesh();
+const cleanups: (() => Promise<unknown> | undefined)[] = [];
+afterEach(async () => {
+  await mesh.close();
+  for (const c of cleanups.splice(0)) await c();
+  jest.restoreAllMocks();
+});
+
+/** A TCP forwarder whose target can be switched: the dialled URL then reaches another listener. */
+class SwitchProxy {
+  private readonly sockets = new Set<Socket>();
+  private readonly server: Server;
+
+  constructor(public target: number) {
+    this.server = createServer((client) => {
+      const upstream = tcpConnect(this.target, "127.0.0.1");
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on("error", () => {});
+        s.on("close", () => {
+          this.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  }
+
+  async start(): Promise<string> {
+    this.server.listen(0, "127.0.0.1");
+    await once(this.server, "listening");
+    cleanups.push(() => this.close());
+    return `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
+  }
+
+  cut(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  close(): Promise<unknown> {
+    this.cut();
+    return new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+/** A listener that knows no secret and answers every HELLO with `answer`. */
+async function impostor(answer: Buffer): Promise<{ port: number; hellos: () => number }> {
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+  await once(wss, "listening");
+  let hellos = 0;
+  wss.on("connection", (ws: WebSocket) => {
+    ws.on("error", () => {});
+    ws.on("message", (d: Buffer) => {
+      const [frame] = decodeFrames(createDecoder(), d) as Frame[];
+      if (frame?.type !== FrameType.HELLO) return;
+      hellos++;
+      ws.send(answer);
+    });
+  });
+  cleanups.push(() => {
+    for (const ws of wss.clients) ws.terminate();
+    return new Promise((r) => wss.close(r));
+  });
+  return { port: (wss.address() as AddressInfo).port, hellos: () => hellos };
+}
+
+describe("ERROR and BYE frames from a peer that has proven nothing", () => {
+  it("an unauthenticated BYE 'disconnect' does not stop an established dialer for good", async () => {
+    const { ch: hub, port } = await mesh.listening("hub", { secret: testSecret });
+    const proxy = new SwitchProxy(port);
+    const url = await proxy.start();
+    const dialer = mesh.channel("dialer", { secret: testSecret });
+    await dialer.connect(url);
+
+    // For a moment the URL reaches a listener without the secret (port squatted during a
+    // restart, or a network attacker): it answers the HELLO with BYE "disconnect".
+    const fake = await impostor(encodeControl({ type: FrameType.BYE, reason: "disconnect" }));
+    proxy.target = fake.port;
+    proxy.cut();
+    await until(() => fake.hellos() >= 1, 5000, "the dialer reached the impostor");
+
+    // The real hub is back at the URL: the dialer must still be trying.
+    const back = nextEvent<LinkUpInfo>(dialer, "link:up", (u) => u.peer === "hub", 5000);
+    proxy.target = port;
+    proxy.cut();
+    await back;
+    expect(hub.peers().map((p) => [p.id, p.state])).toEqual([["dialer", "up"]]);
+  });
+
+  it("an unauthenticated ERROR cannot pose as this side's own subscriber failure or throttling (no process warning)", async () => {
+    // No `error` listener: errors a remote peer causes must stay in the debug log.
+    const victim = new MessageChannel({ id: "victim", secret: testSecret });
+    mesh.channels.push(victim);
+    const { url } = await victim.listen({ port: 0 });
+    const warnings = jest.spyOn(process, "emitWarning").mockImplementation(() => {});
+    const forge = async (code: string): Promise<void> => {
+      const cl = await RawClient.open(url);
+      cl.send(encodeControl({ type: FrameType.ERROR, code, message: `subscriber of "orders" failed: forged by ${code}` }));
+      await cl.closed;
+    };
+    await forge(ErrorCode.SUBSCRIBER);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(warnings).not.toHaveBeenCalled();
+
+    const seen: ChannelError[] = [];
+    victim.on("error", (e) => seen.push(e));
+    for (const code of [ErrorCode.SUBSCRIBER, ErrorCode.AUTH_THROTTLED, ErrorCode.CLOSED]) await forge(code);
+    await until(() => seen.length === 3, 5000, "three errors reported");
+    expect(seen.map((e) => e.code)).toEqual([ErrorCode.MALFORMED_FRAME, ErrorCode.MALFORMED_FRAME, ErrorCode.MALFORMED_FRAME]);
+  });
+});
+
+describe("decoding before authentication", () => {
+  /** `[1, rec, rec, ...]`: `shapes` distinct one-key record shapes, each read four times (msgpackr compiles a reader per hot shape). */
+  function recordBomb(shapes: number): Buffer {
+    const body: number[] = [FrameType.HELLO];
+    for (let s = 0; s < shapes; s++) {
+      const id = s % 64;
+      const key = Buffer.from(`k${s}`);
+      body.push(0xd4, 0x72, 0x40 | id, 0x91, 0xa0 | key.length, ...key, 0x01);
+      for (let r = 0; r < 3; r++) body.push(0x40 | id, 0x02);
+    }
+    const n = 1 + 4 * shapes;
+    return Buffer.from([0xdd, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255, ...body]);
+  }
+
+  it("a first message with records or nested values is refused before msgpackr decodes it", async () => {
+    const { url } = await mesh.listening("victim", { secret: testSecret });
+    const unpack = jest.spyOn(Unpackr.prototype, "unpackMultiple");
+    const bombs = [recordBomb(900), Buffer.from([0x92, FrameType.HELLO, 0x91, 0x91, 0x91, 0x90])];
+    for (const bomb of bombs) {
+      const cl = await RawClient.open(url);
+      cl.send(bomb);
+      await cl.closed;
+      expect(cl.frames).toEqual([expect.objectContaining({ type: FrameType.ERROR, code: ErrorCode.MALFORMED_FRAME })]);
+    }
+    const decodedBombs = unpack.mock.calls.filter(([data]) => bombs.some((b) => Buffer.compare(Buffer.from(data as Uint8Array), b) === 0));
+    expect(decodedBombs.length).toBe(0);
+  });
+
+  it("a legitimate handshake still decodes (HELLO, AUTH and READY are flat)", async () => {
+    const { url } = await mesh.listening("victim", { secret: testSecret });
+    const cl = await RawClient.open(url);
+    const ready = await cl.handshake("guest", testSecret);
+    expect(ready.resume).toBeNull();
+    expect((cl.frames[0] as HelloFrame).id).toBe("victim");
+    cl.ws.terminate();
+    await cl.closed;
+  });
+});
