@@ -7,11 +7,12 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Server, typ
 import { Unpackr } from "msgpackr";
 import { WebSocketServer, type WebSocket } from "ws";
 import { nextEvent, testSecret, until } from "@sfn/test-utils";
-import { ErrorCode, MessageChannel, type ChannelError, type LinkUpInfo } from "../src/index.js";
+import { ErrorCode, MessageChannel, type ChannelError, type DropInfo, type LinkUpInfo } from "../src/index.js";
 import { createDecoder, decodeFrames, encodeControl } from "../src/protocol/codec.js";
-import { FrameType, type Frame, type HelloFrame } from "../src/protocol/frames.js";
+import { FrameType, type Frame, type HelloFrame, type ReadyFrame } from "../src/protocol/frames.js";
 import { Mesh } from "./helpers.js";
 import { RawClient } from "./raw-client.js";
+import { WebSocket as WsClient } from "ws";
 
 const mesh = new Mesh();
 const cleanups: (() => Promise<unknown> | undefined)[] = [];
@@ -23,11 +24,19 @@ afterEach(async () => {
 
 /** A TCP forwarder whose target can be switched: the dialled URL then reaches another listener. */
 class SwitchProxy {
+  /** Bytes from the dialer, in order (a dialer masks with zeros: frames are readable). */
+  readonly upstreamBytes: Buffer[] = [];
+  refusing = false;
   private readonly sockets = new Set<Socket>();
   private readonly server: Server;
 
   constructor(public target: number) {
     this.server = createServer((client) => {
+      if (this.refusing) {
+        client.destroy();
+        return;
+      }
+      client.on("data", (d: Buffer) => this.upstreamBytes.push(Buffer.from(d)));
       const upstream = tcpConnect(this.target, "127.0.0.1");
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -127,6 +136,28 @@ describe("ERROR and BYE frames from a peer that has proven nothing", () => {
   });
 });
 
+describe("frame layouts are exact", () => {
+  it("an ERROR, BYE or PING with extra elements is malformed, not taken at its word", async () => {
+    const { ch: victim, url } = await mesh.listening("victim", { secret: testSecret });
+    const seen: ChannelError[] = [];
+    victim.on("error", (e) => seen.push(e));
+    // [10, "ERR_AUTH_FAILED", "x", 1], [11, "close", 1], [8, 1]
+    const frames = [
+      Buffer.concat([Buffer.from([0x94, FrameType.ERROR, 0xaf]), Buffer.from(ErrorCode.AUTH_FAILED), Buffer.from([0xa1, 0x78, 0x01])]),
+      Buffer.concat([Buffer.from([0x93, FrameType.BYE, 0xa5]), Buffer.from("close"), Buffer.from([0x01])]),
+      Buffer.from([0x92, FrameType.PING, 0x01]),
+    ];
+    for (const bytes of frames) {
+      const cl = await RawClient.open(url);
+      cl.send(bytes);
+      await cl.closed;
+      expect(cl.frames).toEqual([expect.objectContaining({ type: FrameType.ERROR, code: ErrorCode.MALFORMED_FRAME })]);
+    }
+    await until(() => seen.length === 3, 5000, "three errors reported");
+    expect(seen.map((e) => e.code)).toEqual([ErrorCode.MALFORMED_FRAME, ErrorCode.MALFORMED_FRAME, ErrorCode.MALFORMED_FRAME]);
+  });
+});
+
 describe("decoding before authentication", () => {
   /** `[1, rec, rec, ...]`: `shapes` distinct one-key record shapes, each read four times (msgpackr compiles a reader per hot shape). */
   function recordBomb(shapes: number): Buffer {
@@ -163,5 +194,124 @@ describe("decoding before authentication", () => {
     expect((cl.frames[0] as HelloFrame).id).toBe("victim");
     cl.ws.terminate();
     await cl.closed;
+  });
+});
+
+// Attacks that fail against the current code, kept as regression tests.
+
+/**
+ * A man in the middle without the secret: the dialer dials it, it dials the hub and forwards
+ * every message, rewriting the hub's HELLO with `rewrite`.
+ */
+async function tamperingRelay(hubUrl: string, rewrite: (helloA: Buffer) => Buffer): Promise<string> {
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+  await once(wss, "listening");
+  wss.on("connection", (down: WebSocket) => {
+    down.on("error", () => {});
+    const up = new WsClient(hubUrl);
+    up.on("error", () => {});
+    const early: Buffer[] = [];
+    let first = true;
+    up.on("open", () => {
+      for (const m of early.splice(0)) up.send(m);
+    });
+    down.on("message", (d: Buffer) => (up.readyState === up.OPEN ? up.send(d) : early.push(d)));
+    up.on("message", (d: Buffer) => {
+      if (down.readyState !== down.OPEN) return;
+      down.send(first ? rewrite(d) : d);
+      first = false;
+    });
+    up.on("close", () => down.close());
+    down.on("close", () => up.close());
+  });
+  cleanups.push(() => {
+    for (const ws of wss.clients) ws.terminate();
+    return new Promise((r) => wss.close(r));
+  });
+  return `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
+}
+
+describe("transcript manipulation by a relay without the secret", () => {
+  const reencode = (d: Buffer, change: (h: HelloFrame) => HelloFrame): Buffer =>
+    encodeControl(change(decodeFrames(createDecoder(), d)[0] as HelloFrame));
+  const cases: [string, (d: Buffer) => Buffer, string][] = [
+    ["a smaller maxFrameSize in the acceptor's HELLO", (d) => reencode(d, (h) => ({ ...h, maxFrameSize: 64 })), ErrorCode.AUTH_FAILED],
+    [
+      "the acceptor's HELLO re-encoded with its nonce as the key",
+      (d) => reencode(d, (h) => ({ ...h, key: h.nonce })),
+      ErrorCode.AUTH_FAILED,
+    ],
+    ["the auth flag cleared", (d) => reencode(d, (h) => ({ ...h, auth: false })), ErrorCode.AUTH_REQUIRED],
+    // Malformed frames are not fatal for a dialer: it retries (and refuses) until its timeout.
+    ["a trailing byte after the HELLO", (d) => Buffer.concat([d, Buffer.from([0xc0])]), ErrorCode.CONNECT],
+    ["a ninth element", (d) => Buffer.concat([Buffer.from([0x99]), d.subarray(1), Buffer.from([0xc0])]), ErrorCode.CONNECT],
+    ["version 1", (d) => reencode(d, (h) => ({ ...h, version: 1 })), ErrorCode.PROTOCOL_VERSION],
+  ];
+  it.each(cases)("%s: the dialer does not link", async (_name, rewrite, code) => {
+    const { ch: hub, url } = await mesh.listening("hub", { secret: testSecret });
+    const relay = await tamperingRelay(url, rewrite);
+    const dialer = mesh.channel("dialer", { secret: testSecret });
+    const seen: ChannelError[] = [];
+    dialer.on("error", (e) => seen.push(e));
+    await expect(dialer.connect(relay, { timeout: 1000 })).rejects.toMatchObject({ code });
+    if (code === ErrorCode.CONNECT) expect(seen.map((e) => e.code)).toContain(ErrorCode.MALFORMED_FRAME);
+    expect(hub.peers()).toEqual([]);
+    expect(dialer.peers()).toEqual([]);
+  });
+});
+
+describe("resume MAC replay", () => {
+  /** The resume MAC of the first READY with one in `bytes` (a dialer's frames are unmasked). */
+  function resumeMac(bytes: Buffer, instance: string): Buffer | undefined {
+    const ready = Buffer.concat([
+      Buffer.from([0x94, FrameType.READY, 0xa0 | instance.length]),
+      Buffer.from(instance),
+      Buffer.from([0xc4, 32]),
+    ]);
+    const at = bytes.indexOf(ready);
+    return at === -1 ? undefined : bytes.subarray(at + ready.length, at + ready.length + 32);
+  }
+
+  it("a holder of the secret replays a victim's resume MAC from another connection: refused while live, not resumed when down", async () => {
+    const { ch: hub, port, url: hubUrl } = await mesh.listening("hub", { secret: testSecret, window: { resumeTimeout: 60_000 } });
+    const proxy = new SwitchProxy(port);
+    const url = await proxy.start();
+    const victim = mesh.channel("victim", { secret: testSecret });
+    victim.subscribe("n", () => {});
+    await victim.connect(url);
+    await until(() => hub.peers()[0]?.subscriptions === 1);
+    // One reconnect: the victim proves its session key with a resume MAC, recorded here.
+    const resumed = nextEvent<LinkUpInfo>(victim, "link:up", (u) => u.resumed);
+    proxy.cut();
+    await resumed;
+    const mac = resumeMac(Buffer.concat(proxy.upstreamBytes), victim.instance) as Buffer;
+    expect(mac).toHaveLength(32);
+
+    const replay = async (): Promise<RawClient> => {
+      const attacker = await RawClient.open(hubUrl);
+      const done = attacker.handshake("victim", testSecret, { instance: victim.instance, resume: () => mac });
+      await done.catch(() => undefined);
+      return attacker;
+    };
+    // Live link: refused.
+    const live = await replay();
+    await live.closed;
+    expect(live.frames.find((f) => f.type === FrameType.ERROR)).toMatchObject({ code: ErrorCode.DUPLICATE_ID });
+
+    // Link down (the victim cannot get back): the replayed MAC proves nothing; what the hub held
+    // for the victim is reported as dropped, never sent to the attacker.
+    const drops: DropInfo[] = [];
+    hub.on("drop", (d) => drops.push(d));
+    proxy.refusing = true;
+    proxy.cut();
+    await until(() => hub.peers()[0]?.state === "down");
+    hub.publish("n", "for the victim only");
+    const down = await replay();
+    const ready = down.frames.find((f): f is ReadyFrame => f.type === FrameType.READY);
+    expect(ready?.resume).toBeNull();
+    await until(() => drops.some((d) => d.peer === "victim" && d.count === 1));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(down.frames.filter((f) => f.type === FrameType.MSG)).toEqual([]);
+    down.ws.terminate();
   });
 });
