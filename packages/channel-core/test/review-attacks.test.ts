@@ -6,14 +6,16 @@ import { once } from "node:events";
 import { connect as tcpConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Unpackr } from "msgpackr";
 import { WebSocketServer, type WebSocket } from "ws";
-import { nextEvent, testSecret, until } from "@sfn/test-utils";
+import { createTestCa, nextEvent, testSecret, until } from "@sfn/test-utils";
 import { ErrorCode, MessageChannel, type ChannelError, type DropInfo, type LinkUpInfo } from "../src/index.js";
 import { createDecoder, decodeFrames, encodeControl } from "../src/protocol/codec.js";
 import { FrameType, type Frame, type HelloFrame, type ReadyFrame } from "../src/protocol/frames.js";
-import { Mesh } from "./helpers.js";
+import { Mesh, collect } from "./helpers.js";
 import { RawClient } from "./raw-client.js";
 import { WebSocket as WsClient } from "ws";
 
+const pki = createTestCa();
+afterAll(() => pki.cleanup());
 const mesh = new Mesh();
 const cleanups: (() => Promise<unknown> | undefined)[] = [];
 afterEach(async () => {
@@ -155,6 +157,47 @@ describe("frame layouts are exact", () => {
     }
     await until(() => seen.length === 3, 5000, "three errors reported");
     expect(seen.map((e) => e.code)).toEqual([ErrorCode.MALFORMED_FRAME, ErrorCode.MALFORMED_FRAME, ErrorCode.MALFORMED_FRAME]);
+  });
+});
+
+describe("connections that never ask for the WebSocket upgrade", () => {
+  it("are closed within handshakeTimeout: silent, slow headers, or plain HTTP kept alive", async () => {
+    const { port } = await mesh.listening("victim", { secret: testSecret, handshakeTimeout: 500 });
+    const started = Date.now();
+    const sockets: Socket[] = [];
+    const open = (onConnect?: (s: Socket) => void): Socket => {
+      const s = tcpConnect(port, "127.0.0.1", () => onConnect?.(s));
+      s.on("error", () => {});
+      s.on("data", () => {});
+      sockets.push(s);
+      cleanups.push(async () => s.destroy());
+      return s;
+    };
+    // Node's HTTP server never times out a connection that sends nothing, checks header
+    // timeouts only every 30 s, and keeps a connection alive for as long as requests come.
+    for (let i = 0; i < 5; i++) open();
+    open((s) => s.write("GET / HTTP/1.1\r\n"));
+    const keepAlive = open();
+    const requests = setInterval(() => keepAlive.writable && keepAlive.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 100);
+    try {
+      await until(() => sockets.every((s) => s.destroyed || s.readableEnded), 5000, "every idle connection closed");
+    } finally {
+      clearInterval(requests);
+    }
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it.each([false, true])("links (TLS: %s) outlive that deadline", async (secure) => {
+    const cert = secure ? pki.issue({ cn: "victim", services: ["victim"] }) : undefined;
+    const victim = mesh.channel("victim", { secret: testSecret, handshakeTimeout: 300 });
+    const { url } = await victim.listen(cert ? { port: 0, tls: { cert: cert.cert, key: cert.key } } : { port: 0 });
+    const friend = mesh.channel("friend", { secret: testSecret });
+    const got = collect(friend, "t");
+    await friend.connect(url, secure ? { tls: { ca: pki.ca } } : {});
+    await new Promise((r) => setTimeout(r, 800));
+    victim.publish("t", 1);
+    await until(() => got.data.length === 1, 5000, "message after the deadline");
+    expect(victim.peers().map((p) => [p.id, p.state, p.resumes])).toEqual([["friend", "up", 0]]);
   });
 });
 

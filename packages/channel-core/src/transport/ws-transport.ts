@@ -289,9 +289,19 @@ export class WsTransport implements Transport {
       // Unauthenticated TLS handshakes and slow request headers are bounded like the rest of the handshake.
       server = createHttpsServer({ handshakeTimeout: limits.openTimeout, ...tls }, refuse) as unknown as Server;
     } else server = createServer(refuse);
+    // Own port: a connection that has not asked for the WebSocket upgrade within openTimeout is
+    // destroyed. Node's HTTP server never times out one that sends nothing, checks the header
+    // timeout only every 30 s, and keeps one alive while plain requests come (a file descriptor each).
+    const awaitingUpgrade = new WeakMap<Duplex, NodeJS.Timeout>();
     if (!shared) {
       server.headersTimeout = limits.openTimeout;
       server.requestTimeout = limits.openTimeout;
+      server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
+        const timer = setTimeout(() => socket.destroy(), limits.openTimeout);
+        timer.unref();
+        awaitingUpgrade.set(socket, timer);
+        socket.once("close", () => clearTimeout(timer));
+      });
     }
     const secure = server instanceof TlsServer;
     const wantedPath = options.path ?? (shared ? "/sfn-channel" : undefined);
@@ -313,6 +323,7 @@ export class WsTransport implements Transport {
         return;
       }
       const peerIds = verifiedPeerIds(socket);
+      clearTimeout(awaitingUpgrade.get(socket));
       wss.handleUpgrade(req, socket, head, (ws) =>
         onConnection(
           new WsConnection(ws, {
