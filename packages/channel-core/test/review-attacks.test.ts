@@ -9,7 +9,9 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { createTestCa, nextEvent, testSecret, until } from "@sfn/test-utils";
 import { ErrorCode, MessageChannel, type ChannelError, type DropInfo, type LinkUpInfo } from "../src/index.js";
 import { createDecoder, decodeFrames, encodeControl } from "../src/protocol/codec.js";
-import { FrameType, type Frame, type HelloFrame, type ReadyFrame } from "../src/protocol/frames.js";
+import { FrameType, PROTOCOL_VERSION, Role, type Frame, type HelloFrame, type ReadyFrame } from "../src/protocol/frames.js";
+import { createEphemeral, createNonce } from "../src/auth.js";
+import { PendingHandshakes } from "../src/admission.js";
 import { Mesh, collect } from "./helpers.js";
 import { RawClient } from "./raw-client.js";
 import { WebSocket as WsClient } from "ws";
@@ -199,6 +201,99 @@ describe("connections that never ask for the WebSocket upgrade", () => {
     await until(() => got.data.length === 1, 5000, "message after the deadline");
     expect(victim.peers().map((p) => [p.id, p.state, p.resumes])).toEqual([["friend", "up", 0]]);
   });
+});
+
+describe("pending-handshake slots under a flood from many addresses", () => {
+  type Item = { pending: boolean; evicted: boolean; evict(): void };
+  const item = (): Item => ({
+    pending: true,
+    evicted: false,
+    evict() {
+      this.evicted = true;
+    },
+  });
+
+  it("eviction at the global cap takes from the address that holds the most, never a lone handshake", () => {
+    const slots = new PendingHandshakes<Item>(256, 16);
+    const legit = item();
+    slots.add(legit, "10.0.0.1");
+    // 64 addresses, each under the per-address cap, reconnecting far faster than one handshake.
+    for (let i = 0; i < 10_000; i++) slots.add(item(), `10.1.0.${i % 64}`);
+    expect(legit.evicted).toBe(false);
+    expect(slots.size).toBe(256);
+  });
+
+  /** A TCP forwarder that delays every chunk by `ms` each way (a distant peer). */
+  async function slowLink(target: number, ms: number): Promise<{ url: string; cut: () => void }> {
+    const sockets = new Set<Socket>();
+    const server = createServer((c) => {
+      const u = tcpConnect(target, "127.0.0.1");
+      for (const s of [c, u]) {
+        sockets.add(s);
+        s.on("error", () => {});
+        s.on("close", () => {
+          sockets.delete(s);
+          c.destroy();
+          u.destroy();
+        });
+      }
+      c.on("data", (d: Buffer) => setTimeout(() => u.writable && u.write(d), ms));
+      u.on("data", (d: Buffer) => setTimeout(() => c.writable && c.write(d), ms));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const cut = (): void => {
+      for (const s of sockets) s.destroy();
+    };
+    cleanups.push(() => {
+      cut();
+      return new Promise((r) => server.close(r));
+    });
+    return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, cut };
+  }
+
+  it("a service 400 ms away reconnects while 64 addresses flood HELLOs as fast as they can", async () => {
+    const { url, port } = await mesh.listening("victim", { secret: testSecret });
+    const link = await slowLink(port, 200);
+    const friend = mesh.channel("friend", { secret: testSecret, reconnect: { initialDelay: 50, maxDelay: 500 } });
+    await friend.connect(link.url);
+    const hello = encodeControl({
+      type: FrameType.HELLO,
+      version: PROTOCOL_VERSION,
+      role: Role.DIALER,
+      id: "flooder",
+      nonce: createNonce(),
+      key: createEphemeral().publicKey,
+      maxFrameSize: 1 << 20,
+      auth: true,
+    });
+    let stopped = false;
+    let opened = 0;
+    const flood = new Set<WsClient>();
+    const open = (address: string): void => {
+      if (stopped) return;
+      const ws = new WsClient(url, { localAddress: address });
+      opened++;
+      flood.add(ws);
+      ws.on("error", () => {});
+      ws.on("open", () => ws.send(hello));
+      ws.on("close", () => {
+        flood.delete(ws);
+        setImmediate(() => open(address));
+      });
+    };
+    for (let a = 2; a < 66; a++) for (let i = 0; i < 16; i++) open(`127.0.0.${a}`);
+    try {
+      await until(() => opened > 1000, 30_000, "flood running");
+      // Each handshake takes about a second here: far more than 256 flood connections arrive meanwhile.
+      const back = nextEvent<LinkUpInfo>(friend, "link:up", () => true, 10_000);
+      link.cut();
+      await back;
+    } finally {
+      stopped = true;
+      for (const ws of flood) ws.terminate();
+    }
+  }, 60_000);
 });
 
 describe("decoding before authentication", () => {
