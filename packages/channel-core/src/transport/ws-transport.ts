@@ -75,7 +75,7 @@ class ByteBudget {
 
   constructor(
     private readonly socket: Duplex,
-    budget: number,
+    private readonly budget: number,
     already: number,
     private readonly exceeded: () => void,
   ) {
@@ -88,6 +88,20 @@ class ByteBudget {
   lift(): void {
     this.lifted = true;
     this.socket.off("data", this.onData);
+  }
+
+  /**
+   * Counts a whole message before it is handed on. ws assembles (and emits) a message inside
+   * its own handler of the socket chunk, before `onData` counts that chunk, so a message that
+   * alone exceeds the budget is caught here, before anything of it is decoded.
+   */
+  admits(message: Buffer): boolean {
+    // Against the whole budget: the earlier chunks of this message are already counted in `left`.
+    if (this.lifted || message.length <= this.budget) return true;
+    this.lift();
+    this.exceeded();
+    this.socket.destroy();
+    return false;
   }
 }
 
@@ -121,6 +135,7 @@ class WsConnection implements TransportConnection {
     ws.on("message", (data: RawData, isBinary: boolean) => {
       clearTimeout(this.helloTimer);
       const buf = isBinary ? toBuffer(data) : Buffer.from(toBuffer(data));
+      if (this.budget && !this.budget.admits(buf)) return;
       if (this.handlers) this.handlers.message(buf);
       else this.early.push(buf);
     });
