@@ -148,9 +148,10 @@ export interface Pending {
 
 /**
  * Unfinished inbound handshakes, oldest first. A newcomer beyond the per-address cap evicts
- * that address's oldest; beyond the global cap, the oldest of all. The newest always gets its
- * chance: a flood of idle connections can then only push out other idle connections, while a
- * real peer finishes its handshake in a few round trips.
+ * that address's oldest; beyond the global cap, the oldest of the address holding the most
+ * (the oldest of all when every address holds one). The newest always gets its chance, and a
+ * flood from fewer addresses than the global cap can only push out its own handshakes, however
+ * fast it reconnects and however slow a real peer's round trips are.
  */
 export class PendingHandshakes<T extends Pending> {
   private readonly items = new Map<T, string>();
@@ -181,9 +182,25 @@ export class PendingHandshakes<T extends Pending> {
       }
     }
     while (this.items.size >= this.max) {
-      const oldest = this.items.keys().next().value as T;
-      evicted.push(oldest);
-      this.items.delete(oldest);
+      // The oldest handshake of the address that holds the most (of all, when they hold one
+      // each): a flood from fewer addresses than the cap only pushes out its own handshakes.
+      const counts = new Map<string, number>();
+      let top: string | undefined;
+      let most = 0;
+      for (const a of this.items.values()) {
+        const n = (counts.get(a) ?? 0) + 1;
+        counts.set(a, n);
+        if (n > most) {
+          most = n;
+          top = a;
+        }
+      }
+      for (const [other, a] of this.items) {
+        if (a !== top) continue;
+        evicted.push(other);
+        this.items.delete(other);
+        break;
+      }
     }
     this.items.set(item, address);
     for (const e of evicted) e.evict();

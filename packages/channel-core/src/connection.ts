@@ -25,6 +25,7 @@ import {
   type RoleValue,
 } from "./protocol/frames.js";
 import { createDecoder, decodeEach, encodeControl, writeHeader, type DecodeLimits } from "./protocol/codec.js";
+import type { ValueLimits } from "./protocol/value-guard.js";
 import { CloseCode, type TransportConnection } from "./transport/transport.js";
 import type { PeerSession, WindowEntry } from "./peer-session.js";
 import type { LinkDownReason } from "./types.js";
@@ -35,6 +36,19 @@ const debug = createDebug("sfn:channel:link");
 const SOCKET_HIGH_WATER = 1 << 20;
 // Largest coalesced write; bigger frames still go out alone.
 const MAX_BATCH = 256 * 1024;
+// Handshake frames (HELLO, AUTH, READY, ERROR, BYE) are flat arrays of scalars: until the link
+// is open a message with nested values, records or bigints is refused before it is decoded
+// (msgpackr compiles a reader per record shape: milliseconds of CPU per unauthenticated message).
+const HANDSHAKE_VALUES: ValueLimits = { maxDepth: 1, maxBigIntBytes: 0, maxRecordShapeCost: 0 };
+// Codes that describe this side's own state, never a peer's refusal: from the wire they would
+// pose as a local subscriber failure (a process warning) or a throttling decision.
+const LOCAL_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.SUBSCRIBER,
+  ErrorCode.AUTH_THROTTLED,
+  ErrorCode.CLOSED,
+  ErrorCode.CONNECT,
+  ErrorCode.INVALID_OPTION,
+]);
 
 /** What a connection needs from the channel that owns it. */
 export interface ConnectionHost {
@@ -345,7 +359,8 @@ export class Connection {
     if (this.state === "handshake") {
       // Until the link is open every message carries exactly one frame: nothing after a
       // frame is decoded before that frame is checked, and a HELLO's bytes are the message.
-      const { frames, end, error } = decodeEach(this.decoder, data, this.host.decodeLimits, 1);
+      const limits = { ...this.host.decodeLimits, values: HANDSHAKE_VALUES };
+      const { frames, end, error } = decodeEach(this.decoder, data, limits, 1);
       const frame = frames[0];
       if (error || !frame) this.fail(error ?? new ProtocolError(ErrorCode.MALFORMED_FRAME, "empty message"));
       else if (end !== data.length)
@@ -383,7 +398,12 @@ export class Connection {
   private onPeerEnd(frame: ErrorFrame | ByeFrame): void {
     if (frame.type === FrameType.ERROR) {
       this.closeReason = "error";
-      this.closeError = errorFromWire(frame.code, frame.message, this.peerId);
+      const code = LOCAL_CODES.has(frame.code) ? ErrorCode.MALFORMED_FRAME : frame.code;
+      this.closeError = errorFromWire(code, frame.message, this.peerId);
+    } else if (!this.peerVerified) {
+      // Only a peer that proved itself may end the session or steer the dialer: from anyone
+      // else (whoever answers at a dialled URL) a BYE is a plain close, and the dialer retries.
+      this.closeReason = "peer-closed";
     } else {
       this.closeReason = frame.reason === "disconnect" ? "peer-disconnected" : frame.reason === "superseded" ? "superseded" : "peer-closed";
     }

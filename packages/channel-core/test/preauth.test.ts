@@ -241,6 +241,19 @@ describe("pre-authentication byte budget: unauthenticated bytes are bounded, wha
     expect(errors.map((e) => e.code)).toEqual([ErrorCode.LIMIT_EXCEEDED]);
   });
 
+  it("a first message just over the budget is refused as over budget, not decoded (it arrives in one socket read)", async () => {
+    const { url, errors } = await victim({ maxFrameSize: 16 * MiB, limits: { maxPreAuthBytes: 64 * 1024 } });
+    const ws = new WebSocket(url, { localAddress: "127.0.0.4" });
+    ws.on("error", () => {});
+    await once(ws, "open");
+    // ~80 KiB: ws assembles and emits it within the socket chunk that carries it, before the
+    // raw byte count sees that chunk; decoded, it would be a malformed HELLO.
+    ws.send(packValue([1, 2, "x".repeat(80 * 1024), "y", new Uint8Array(16), 1 << 20, true]));
+    await once(ws, "close");
+    await until(() => errors.length > 0, 5000, "error reported");
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.LIMIT_EXCEEDED]);
+  });
+
   it("once linked, peers send far more than the budget both ways: large subscription states, large messages", async () => {
     const { ch, url } = await victim({ maxFrameSize: 4 * MiB });
     const peer = mesh.channel("peer", { secret: testSecret, maxFrameSize: 4 * MiB });

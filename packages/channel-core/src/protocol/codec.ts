@@ -274,20 +274,21 @@ export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMI
     }
     case FrameType.ACK: {
       const seq: unknown = raw[1];
-      if (!isSeq(seq)) throw malformed("ACK frame has the wrong shape");
+      if (raw.length !== 2 || !isSeq(seq)) throw malformed("ACK frame has the wrong shape");
       return { type, seq };
     }
     case FrameType.PING:
     case FrameType.PONG:
+      if (raw.length !== 1) throw malformed("PING/PONG frame has the wrong shape");
       return { type };
     case FrameType.ERROR: {
       const [, code, message] = raw;
-      if (!isShortString(code, 64) || !isShortString(message, 4096)) throw malformed("ERROR frame has the wrong shape");
+      if (raw.length !== 3 || !isShortString(code, 64) || !isShortString(message, 4096)) throw malformed("ERROR frame has the wrong shape");
       return { type, code, message };
     }
     case FrameType.BYE: {
       const reason: unknown = raw[1];
-      if (!isShortString(reason, 256)) throw malformed("BYE frame has the wrong shape");
+      if (raw.length !== 2 || !isShortString(reason, 256)) throw malformed("BYE frame has the wrong shape");
       return { type, reason };
     }
     default:

@@ -75,7 +75,7 @@ class ByteBudget {
 
   constructor(
     private readonly socket: Duplex,
-    budget: number,
+    private readonly budget: number,
     already: number,
     private readonly exceeded: () => void,
   ) {
@@ -88,6 +88,20 @@ class ByteBudget {
   lift(): void {
     this.lifted = true;
     this.socket.off("data", this.onData);
+  }
+
+  /**
+   * Counts a whole message before it is handed on. ws assembles (and emits) a message inside
+   * its own handler of the socket chunk, before `onData` counts that chunk, so a message that
+   * alone exceeds the budget is caught here, before anything of it is decoded.
+   */
+  admits(message: Buffer): boolean {
+    // Against the whole budget: the earlier chunks of this message are already counted in `left`.
+    if (this.lifted || message.length <= this.budget) return true;
+    this.lift();
+    this.exceeded();
+    this.socket.destroy();
+    return false;
   }
 }
 
@@ -121,6 +135,7 @@ class WsConnection implements TransportConnection {
     ws.on("message", (data: RawData, isBinary: boolean) => {
       clearTimeout(this.helloTimer);
       const buf = isBinary ? toBuffer(data) : Buffer.from(toBuffer(data));
+      if (this.budget && !this.budget.admits(buf)) return;
       if (this.handlers) this.handlers.message(buf);
       else this.early.push(buf);
     });
@@ -289,9 +304,19 @@ export class WsTransport implements Transport {
       // Unauthenticated TLS handshakes and slow request headers are bounded like the rest of the handshake.
       server = createHttpsServer({ handshakeTimeout: limits.openTimeout, ...tls }, refuse) as unknown as Server;
     } else server = createServer(refuse);
+    // Own port: a connection that has not asked for the WebSocket upgrade within openTimeout is
+    // destroyed. Node's HTTP server never times out one that sends nothing, checks the header
+    // timeout only every 30 s, and keeps one alive while plain requests come (a file descriptor each).
+    const awaitingUpgrade = new WeakMap<Duplex, NodeJS.Timeout>();
     if (!shared) {
       server.headersTimeout = limits.openTimeout;
       server.requestTimeout = limits.openTimeout;
+      server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
+        const timer = setTimeout(() => socket.destroy(), limits.openTimeout);
+        timer.unref();
+        awaitingUpgrade.set(socket, timer);
+        socket.once("close", () => clearTimeout(timer));
+      });
     }
     const secure = server instanceof TlsServer;
     const wantedPath = options.path ?? (shared ? "/sfn-channel" : undefined);
@@ -313,6 +338,7 @@ export class WsTransport implements Transport {
         return;
       }
       const peerIds = verifiedPeerIds(socket);
+      clearTimeout(awaitingUpgrade.get(socket));
       wss.handleUpgrade(req, socket, head, (ws) =>
         onConnection(
           new WsConnection(ws, {
