@@ -1,9 +1,9 @@
 // Installs the packed packages the way a user does and uses them the way the READMEs do:
 //
-// 1. `pnpm pack` the three published packages (exactly what `changeset publish` uploads);
+// 1. `pnpm pack` the published packages (exactly what `changeset publish` uploads);
 // 2. in an empty temp folder, plain `npm install` of core + sse: no socket.io may arrive;
-// 3. then `npm install` of ws as well (socket.io is its optional peer: still none), with
-//    TypeScript and @types/node from the registry;
+// 3. then `npm install` of ws and nats as well (socket.io is ws's optional peer: still none),
+//    with TypeScript and @types/node from the registry;
 // 4. run an ESM and a CJS program: two channels on 127.0.0.1 port 0 with a strong secret,
 //    a publish/subscribe across the link, and an error from one build recognised by the other
 //    (the dual-package hazard);
@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
-const PACKAGES = { core: "packages/channel-core", ws: "packages/channel-ws", sse: "packages/channel-sse" };
+const PACKAGES = { core: "packages/channel-core", ws: "packages/channel-ws", sse: "packages/channel-sse", nats: "packages/channel-nats" };
 const rootPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const TS_VERSION = rootPkg.devDependencies.typescript;
 const TYPES_NODE = "@types/node@20";
@@ -63,8 +63,8 @@ try {
   const noSocketIo = () => ["socket.io", "engine.io", "socket.io-adapter", "socket.io-parser"].filter(installed);
   noSocketIo().length === 0 ? ok("core + sse pull no socket.io") : fail(`core + sse pulled ${noSocketIo().join(", ")}`);
 
-  console.log("npm install @sfn/channel-ws (socket.io is an optional peer), typescript, @types/node");
-  r = npm(["install", tarballs.ws, `typescript@${TS_VERSION}`, TYPES_NODE], app);
+  console.log("npm install @sfn/channel-ws (socket.io is an optional peer), @sfn/channel-nats, typescript, @types/node");
+  r = npm(["install", tarballs.ws, tarballs.nats, `typescript@${TS_VERSION}`, TYPES_NODE], app);
   if (r.status !== 0) throw new Error(`npm install failed:\n${shown(r)}`);
   noSocketIo().length === 0 ? ok("core + sse + ws still pull no socket.io") : fail(`ws pulled ${noSocketIo().join(", ")}`);
 
@@ -94,6 +94,9 @@ async function main() {
   message.ws.emit("greeting", "Hello, World!");
   one.sse.send("Hello, World!");
 
+  // The NATS router loads (it is not started: that would dial a broker).
+  if (typeof nats !== "function") throw new Error("@sfn/channel-nats exports no nats()");
+
   // An error of the other build (ESM meets CJS in one process) is still a ChannelError.
   const other = await otherBuild();
   const foreign = new other.InvalidTopicError("from the other build");
@@ -117,6 +120,7 @@ import { createRequire } from "node:module";
 import { ChannelError, InvalidTopicError, MessageChannel, isChannelError } from "@sfn/channel-core";
 import { withWs } from "@sfn/channel-ws";
 import { withSse } from "@sfn/channel-sse";
+import { nats } from "@sfn/channel-nats";
 const otherBuild = async () => createRequire(import.meta.url)("@sfn/channel-core");`),
   );
   writeFileSync(
@@ -125,6 +129,7 @@ const otherBuild = async () => createRequire(import.meta.url)("@sfn/channel-core
 const { ChannelError, InvalidTopicError, MessageChannel, isChannelError } = require("@sfn/channel-core");
 const { withWs } = require("@sfn/channel-ws");
 const { withSse } = require("@sfn/channel-sse");
+const { nats } = require("@sfn/channel-nats");
 const otherBuild = () => import("@sfn/channel-core");`),
   );
   console.log("programs");
@@ -160,6 +165,7 @@ const otherBuild = () => import("@sfn/channel-core");`),
 import { ChannelError, MessageChannel, isChannelError } from "@sfn/channel-core";
 import { withWs } from "@sfn/channel-ws";
 import { withSse } from "@sfn/channel-sse";
+import { nats } from "@sfn/channel-nats";
 
 interface Topics {
   greeting: string;
@@ -180,6 +186,13 @@ const sse = withSse(new MessageChannel({ id: "rpc-server-2", secret }));
 sse.sse.send("Hello, World!");
 sse.sse.via("web-server-1").to("PbiJhda21").emit("greeting", "Hello, World!");
 sse.sse.via("web-server-1").to("PbiJhda21").close();
+
+// Over NATS: only the construction changes (never run here: it would dial the broker).
+export function overNats(): MessageChannel<Topics> {
+  const overBroker = new MessageChannel<Topics>({ id: "shop", router: nats({ servers: "nats://10.0.0.9:4222", namespace: "prod" }) });
+  overBroker.publish("greeting", "hi");
+  return overBroker;
+}
 
 export function codeOf(error: unknown): string | undefined {
   if (isChannelError(error)) return error.code;
