@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,7 +14,12 @@ import { join } from "node:path";
 
 /** Options of {@link startNatsServer}. */
 export interface NatsServerOptions {
-  /** Enable JetStream, with its store in a fresh temporary directory removed by `stop()`. @default false */
+  /**
+   * Enable JetStream, with its store in a fresh temporary directory removed by `stop()` (kept
+   * across `kill()`/`restart()`). For a cluster member the server runs from a config file
+   * generated there (JetStream clustering on 2.9 needs `server_name` and routes in a file).
+   * @default false
+   */
   jetstream?: boolean;
   /** Server name (`-n`). @default "sfn-test-<client port>" */
   name?: string;
@@ -150,6 +155,16 @@ interface Ports {
   cluster?: { port: number; name: string; routes: string[] };
 }
 
+function jetStreamClusterConfig(name: string, storeDir: string, cluster: NonNullable<Ports["cluster"]>): string {
+  const routes = cluster.routes.map((r) => JSON.stringify(r)).join(", ");
+  return [
+    `server_name: ${JSON.stringify(name)}`,
+    `jetstream { store_dir: ${JSON.stringify(join(storeDir, "store"))} }`,
+    `cluster { name: ${JSON.stringify(cluster.name)}, listen: "127.0.0.1:${cluster.port}", routes: [${routes}] }`,
+    "",
+  ].join("\n");
+}
+
 class PrivateNatsServer implements NatsServer {
   readonly url: string;
   readonly port: number;
@@ -190,11 +205,16 @@ class PrivateNatsServer implements NatsServer {
     if (this.running) throw new Error(`nats-server ${this.name} is already running`);
     const args = ["-a", "127.0.0.1", "-p", String(this.ports.client), "-m", String(this.ports.monitor), "-n", this.name];
     const cluster = this.ports.cluster;
-    if (cluster) {
+    if (cluster && this.storeDir) {
+      // A JetStream cluster member (2.9) needs server_name, store and routes in a config file.
+      const file = join(this.storeDir, "server.conf");
+      writeFileSync(file, jetStreamClusterConfig(this.name, this.storeDir, cluster));
+      args.push("-c", file);
+    } else if (cluster) {
       args.push("--cluster_name", cluster.name, "--cluster", `nats://127.0.0.1:${cluster.port}`);
       if (cluster.routes.length > 0) args.push("--routes", cluster.routes.join(","));
     }
-    if (this.storeDir) args.push("-js", "-sd", this.storeDir);
+    if (this.storeDir && !cluster) args.push("-js", "-sd", this.storeDir);
     args.push(...(this.options.args ?? []));
     installExitHook();
     const child = spawn(natsServerBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
