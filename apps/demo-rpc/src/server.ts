@@ -1,16 +1,26 @@
 // demo-rpc: a backend service with no browser connections. It links to demo-web, publishes
 // `greeting`, and pushes WebSocket and SSE messages to demo-web's browsers: a broadcast on a
 // timer, and on request (the `demo.request` topic demo-web publishes when a button is pressed).
+// With DEMO_ROUTER=nats the same channel runs over NATS: no link to dial, demo-web is found
+// through presence.
 import { randomBytes } from "node:crypto";
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MessageChannel } from "@sfn/channel-core";
+import { nats } from "@sfn/channel-nats";
 import { withSse } from "@sfn/channel-sse";
 import { withWs } from "@sfn/channel-ws";
 
 const webUrl = process.env.DEMO_WEB_URL ?? `ws://127.0.0.1:${process.env.DEMO_WEB_PORT ?? 3000}/sfn-channel`;
 const tickMs = Number(process.env.DEMO_TICK_MS ?? 2000);
-const rpc = withSse(withWs(new MessageChannel({ id: "demo-rpc", secret: demoSecret() })));
+const natsUrl = process.env.DEMO_ROUTER === "nats" ? (process.env.NATS_URL ?? "nats://127.0.0.1:4222") : undefined;
+const rpc = withSse(
+  withWs(
+    new MessageChannel(
+      natsUrl ? { id: "demo-rpc", router: nats({ servers: natsUrl, namespace: "demo" }) } : { id: "demo-rpc", secret: demoSecret() },
+    ),
+  ),
+);
 
 // Per-topic counters, published every second so the page can show messages per second.
 const counts: Record<string, number> = {};
@@ -54,7 +64,7 @@ rpc.subscribe("demo.request", (req, meta) => {
   }
 });
 rpc.on("link:up", ({ peer, resumed }) => console.log(`demo-rpc: linked to ${peer}${resumed ? " (resumed)" : ""}`));
-rpc.on("link:down", ({ peer, reason }) => console.log(`demo-rpc: link to ${peer} down (${reason}), reconnecting`));
+rpc.on("link:down", ({ peer, reason }) => console.log(`demo-rpc: link to ${peer} down (${reason})${natsUrl ? "" : ", reconnecting"}`));
 rpc.on("error", (e) => console.error(`demo-rpc: ${e.code} ${e.message}`));
 
 let n = 0;
@@ -70,8 +80,19 @@ const ticker = setInterval(() => {
 }, tickMs);
 const stats = setInterval(() => rpc.publish("demo.stats", { id: rpc.id, counts: { ...counts }, at: Date.now() }), 1000);
 
-console.log(`demo-rpc: linking to ${webUrl}`);
-await rpc.connect(webUrl, { timeout: 60_000 });
+if (natsUrl) {
+  // Over NATS nothing is dialled: link:up says when presence has heard demo-web.
+  console.log(`demo-rpc: on NATS at ${natsUrl}, waiting for demo-web`);
+  try {
+    await rpc.ready();
+  } catch (e) {
+    console.error(`demo-rpc: cannot use NATS at ${natsUrl}: ${(e as Error).message}`);
+    process.exit(1);
+  }
+} else {
+  console.log(`demo-rpc: linking to ${webUrl}`);
+  await rpc.connect(webUrl, { timeout: 60_000 });
+}
 
 const stop = async (): Promise<void> => {
   clearInterval(ticker);

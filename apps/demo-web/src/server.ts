@@ -1,11 +1,13 @@
 // demo-web: an HTTP server with Socket.IO and an SSE endpoint, serving one page. demo-rpc,
-// which holds no browser connection, reaches this page's WebSocket and SSE clients through it.
+// which holds no browser connection, reaches this page's WebSocket and SSE clients through it:
+// over a direct SFN link (the mesh, by default), or over NATS with DEMO_ROUTER=nats.
 import { randomBytes } from "node:crypto";
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { Server } from "socket.io";
 import { MessageChannel, type PeerInfo } from "@sfn/channel-core";
+import { nats } from "@sfn/channel-nats";
 import { withSse } from "@sfn/channel-sse";
 import { withWs } from "@sfn/channel-ws";
 
@@ -13,7 +15,16 @@ const port = Number(process.env.DEMO_WEB_PORT ?? 3000);
 const host = process.env.DEMO_WEB_HOST ?? "127.0.0.1";
 const page = readFileSync(new URL("../public/index.html", import.meta.url));
 
-const web = withSse(withWs(new MessageChannel({ id: "demo-web", secret: demoSecret() })));
+// DEMO_ROUTER=nats: the same channel over NATS; only its construction changes (no secret: NATS's
+// own auth applies; no listen: NATS routes, and peers come from presence).
+const natsUrl = process.env.DEMO_ROUTER === "nats" ? (process.env.NATS_URL ?? "nats://127.0.0.1:4222") : undefined;
+const web = withSse(
+  withWs(
+    new MessageChannel(
+      natsUrl ? { id: "demo-web", router: nats({ servers: natsUrl, namespace: "demo" }) } : { id: "demo-web", secret: demoSecret() },
+    ),
+  ),
+);
 const http = createServer((req, res) => {
   const path = (req.url ?? "/").split("?")[0];
   if (path === "/events") return void web.sse.connect(req, res);
@@ -66,6 +77,7 @@ function mesh(): object {
   const peers: PeerInfo[] = web.peers();
   const services = [
     { id: web.id, role: "front end (Socket.IO + SSE)", self: true },
+    // Over NATS these are the services heard through presence (announcements and heartbeats).
     ...peers.map((p) => ({ id: p.id, role: "service", self: false })),
   ];
   const links = peers.map((p) => ({
@@ -77,7 +89,15 @@ function mesh(): object {
     received: p.received,
     direction: p.direction,
   }));
-  return { services, links, rates: rates(), clients: { ws: io.of("/").sockets.size, sse: web.sse.clients().length }, at: Date.now() };
+  return {
+    router: natsUrl ? "nats" : "mesh",
+    broker: natsUrl,
+    services,
+    links,
+    rates: rates(),
+    clients: { ws: io.of("/").sockets.size, sse: web.sse.clients().length },
+    at: Date.now(),
+  };
 }
 
 const ticker = setInterval(() => {
@@ -111,9 +131,23 @@ io.on("connection", (socket) => {
   socket.on("close-sse", (sseId: unknown) => typeof sseId === "string" && request({ kind: "sse-close", sseId }));
 });
 
-await web.listen({ server: http, path: "/sfn-channel" });
+if (natsUrl) {
+  try {
+    await web.ready();
+  } catch (e) {
+    console.error(`demo-web: cannot use NATS at ${natsUrl}: ${(e as Error).message}`);
+    process.exit(1);
+  }
+} else {
+  await web.listen({ server: http, path: "/sfn-channel" });
+}
 await new Promise<void>((r) => http.listen(port, host, r));
-console.log(`demo-web: open http://${host}:${port}/  (demo-rpc links to ws://${host}:${port}/sfn-channel)`);
+console.log(
+  `demo-web: open http://${host}:${port}/  ` +
+    (natsUrl
+      ? `(over NATS at ${natsUrl}: demo-rpc finds this service through presence)`
+      : `(demo-rpc links to ws://${host}:${port}/sfn-channel)`),
+);
 
 const stop = async (): Promise<void> => {
   clearInterval(ticker);

@@ -2,17 +2,23 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { startNatsServer, type NatsServer } from "@sfn/test-utils";
 import { chromium, type Browser, type Page } from "playwright-core";
 
-// The demo, end to end, in a real headless Chromium (Debian's, driven by playwright-core).
+// The demo, end to end, in a real headless Chromium (Debian's, driven by playwright-core), in
+// both modes: `pnpm dev` (the mesh: demo-rpc links to demo-web) and `pnpm dev:nats` (both over
+// a NATS server: a private one on a free port here, never the machine's 4222).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const outDir = join(__dirname, "..", "test-output");
 const apps = join(__dirname, "..", "..");
 
+type Mode = "mesh" | "nats";
 let port = 0;
+let env: NodeJS.ProcessEnv = {};
 let web: ChildProcess;
 let rpc: ChildProcess;
 let browser: Browser;
+let natsServer: NatsServer | undefined;
 
 const freePort = (): Promise<number> =>
   new Promise((resolve) => {
@@ -26,7 +32,7 @@ const freePort = (): Promise<number> =>
 function start(app: string, ready: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
     cwd: join(apps, app),
-    env: { ...process.env, DEMO_WEB_PORT: String(port), DEMO_TICK_MS: "300", SFN_SECRET: "e2e-test-only-secret-Kq7Vw2Xr9Tz4" },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {
@@ -62,19 +68,21 @@ const waitFor = (page: Page, list: string, needle: string, atLeast = 1): Promise
     { timeout: 15_000 },
   );
 
-async function open(): Promise<Page> {
+async function open(mode: Mode): Promise<Page> {
   const page = await (await browser.newContext({ viewport: { width: 1200, height: 760 } })).newPage();
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.waitForFunction(
     () => document.getElementById("ws-id")?.textContent !== "…" && document.getElementById("sse-id")?.textContent !== "…",
   );
+  // The page says which router carries the demo (the NATS picture is built from presence).
+  await page.waitForFunction(
+    (m) => document.getElementById("mesh-title")?.textContent === (m === "nats" ? "Services over NATS (from presence)" : "Mesh"),
+    mode,
+  );
   return page;
 }
 
 beforeAll(async () => {
-  port = await freePort();
-  web = await start("demo-web", "demo-web: open");
-  rpc = await start("demo-rpc", "demo-rpc: linked to demo-web");
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -83,14 +91,38 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await stop(rpc);
-  await stop(web);
 });
 
-describe("the demo in a real browser", () => {
+describe.each<Mode>(["mesh", "nats"])("the demo in a real browser (%s)", (mode) => {
+  beforeAll(async () => {
+    port = await freePort();
+    env = { DEMO_WEB_PORT: String(port), DEMO_TICK_MS: "300" };
+    if (mode === "mesh") Object.assign(env, { DEMO_ROUTER: "mesh", SFN_SECRET: "e2e-test-only-secret-Kq7Vw2Xr9Tz4" });
+    else {
+      natsServer = await startNatsServer();
+      env.DEMO_ROUTER = "nats";
+      env.NATS_URL = natsServer.url;
+    }
+    web = await start("demo-web", "demo-web: open");
+    rpc = await start("demo-rpc", "demo-rpc: linked to demo-web");
+    // Over NATS both apps really are NATS clients of that server (no link between them).
+    if (natsServer) expect((await natsServer.monitor<{ num_connections: number }>("connz")).num_connections).toBe(2);
+  });
+
+  afterAll(async () => {
+    await stop(rpc);
+    await stop(web);
+    await natsServer?.stop();
+    natsServer = undefined;
+  });
+
   it("shows pushes from demo-rpc, delivers 'push to me' to this page only, keeps a closed SSE stream closed", async () => {
-    const page = await open();
-    const other = await open();
+    const page = await open(mode);
+    const other = await open(mode);
+
+    // The picture shows demo-rpc (over NATS: heard through presence) with its link up.
+    await page.waitForFunction(() => document.getElementById("link-state")?.textContent === "up", undefined, { timeout: 15_000 });
+    expect(await page.locator("#mesh").textContent()).toContain("demo-rpc");
 
     // Broadcasts pushed by demo-rpc, which holds no browser connection, arrive on both transports.
     await waitFor(page, "ws-log", "tick");
@@ -133,11 +165,11 @@ describe("the demo in a real browser", () => {
     expect(await text(other, "sse-state")).toBe("open");
 
     mkdirSync(outDir, { recursive: true });
-    await page.screenshot({ path: join(outDir, "demo.png") });
+    await page.screenshot({ path: join(outDir, mode === "mesh" ? "demo.png" : "demo-nats.png") });
   });
 
   it("shows the link going down when demo-rpc stops and coming back when it restarts, without a reload", async () => {
-    const page = await open();
+    const page = await open(mode);
     await page.waitForFunction(() => document.getElementById("link-state")?.textContent === "up", undefined, { timeout: 15_000 });
     await stop(rpc);
     await page.waitForFunction(() => document.getElementById("link-state")?.textContent === "down", undefined, { timeout: 15_000 });
