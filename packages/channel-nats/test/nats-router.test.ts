@@ -235,7 +235,6 @@ describe("NatsRouter on a cluster", () => {
     }, 2);
     try {
       await until(() => got.length >= 50, 20_000, "stream before the crash");
-      const receivedBeforeCrash = got.length;
       const up = nextEvent(sub, "broker:up");
       await three.kill("SIGKILL");
       await withTimeout(up, 20_000, "subscriber failover");
