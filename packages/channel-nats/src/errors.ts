@@ -6,6 +6,8 @@ export const NatsErrorCode = {
   SUBJECT: "ERR_NATS_SUBJECT",
   /** A presence announcement from the bus could not be read (dropped, not applied). */
   BAD_PRESENCE: "ERR_NATS_BAD_PRESENCE",
+  /** Durable mode cannot run: no JetStream, a server too old, a stream or consumer that cannot be created or found. */
+  DURABLE: "ERR_NATS_DURABLE",
 } as const;
 
 /** One of {@link NatsErrorCode}. */
@@ -24,5 +26,13 @@ export class NatsSubjectError extends NatsError {
   constructor(message: string, options?: ChannelErrorOptions) {
     super(NatsErrorCode.SUBJECT, message, options);
     this.name = "NatsSubjectError";
+  }
+}
+
+/** Durable mode (JetStream) cannot run, or its consumer stopped. */
+export class NatsDurableError extends NatsError {
+  constructor(message: string, options?: ChannelErrorOptions) {
+    super(NatsErrorCode.DURABLE, message, options);
+    this.name = "NatsDurableError";
   }
 }

@@ -23,6 +23,7 @@ import { decodeMessageBody, encodeMessageBody, type RoutePublishOptions, type Ro
 import createDebug from "debug";
 import { BrokerWindow, type BrokerWindowOptions, type OutboundMessage } from "./broker-window.js";
 import { answerClaim, claimId } from "./claim.js";
+import { Durable, type NatsDurableOptions } from "./durable.js";
 import { Presence, timerHost, type PresenceDownReason } from "./presence.js";
 import { SubjectSpace } from "./subjects.js";
 
@@ -56,8 +57,17 @@ export interface NatsRouterOptions extends Omit<ConnectionOptions, "noEcho"> {
   namespace?: string;
   /** Presence heartbeats. */
   heartbeat?: NatsHeartbeatOptions;
-  /** Bounds of what is kept while the broker is away (flushed in order on reconnect). */
-  window?: BrokerWindowOptions;
+  /**
+   * Bounds of what is kept while the broker is away (flushed in order on reconnect); in durable
+   * mode also the stream's limits (`maxAge` in ms, 0 or absent: no age limit).
+   */
+  window?: BrokerWindowOptions & { maxAge?: number };
+  /**
+   * Durable delivery over JetStream for topic publishes (not `{ to }`, not adapter traffic):
+   * stored, acknowledged, redelivered, once and in order per publisher. Every service of the
+   * namespace must use the same setting. @default false
+   */
+  durable?: boolean | NatsDurableOptions;
   /** How long the id claim waits for an answer from a live holder, in ms. @default 2000 */
   claimTimeout?: number;
   /** After this service's hello, how long `ready()` gives the other services to answer, in ms. @default 100 */
@@ -101,6 +111,9 @@ export class NatsRouter implements Router {
   private readonly claimTimeout: number;
   private readonly presenceSettle: number;
   private readonly window: BrokerWindow<Outbound>;
+  private readonly durableOptions: NatsDurableOptions | undefined;
+  private readonly windowOptions: (BrokerWindowOptions & { maxAge?: number }) | undefined;
+  private durable: Durable | undefined;
   private presence!: Presence;
   private nc: NatsConnection | undefined;
   private readonly subs = new Map<string, Subscription>();
@@ -112,7 +125,9 @@ export class NatsRouter implements Router {
   private closed = false;
 
   constructor(options: NatsRouterOptions) {
-    const { namespace, heartbeat, window, claimTimeout, presenceSettle, ...connectOptions } = options;
+    const { namespace, heartbeat, window, claimTimeout, presenceSettle, durable, ...connectOptions } = options;
+    this.durableOptions = durable === true ? {} : durable || undefined;
+    this.windowOptions = window;
     this.space = new SubjectSpace(namespace);
     this.connectOptions = { maxReconnectAttempts: -1, ...connectOptions, noEcho: true };
     this.heartbeat = {
@@ -152,6 +167,23 @@ export class NatsRouter implements Router {
     this.presence.on("peer:down", ({ peer, reason }) => host.linkDown({ peer, reason: linkReason(reason), error: undefined }));
     this.presence.on("error", (e) => host.report(e));
     this.presence.on("duplicate", (e) => this.duplicate(e));
+    if (this.durableOptions) {
+      const maxAge = this.windowOptions?.maxAge ?? 0;
+      if (!(maxAge >= 0)) throw new InvalidOptionError("window.maxAge must be a number of ms, 0 or more");
+      this.durable = new Durable(
+        {
+          id: host.id,
+          instance: host.instance,
+          deliver: (topic, data, from) => host.deliver(topic, data, from),
+          drop: (label, count, reason) => this.drop(label, count, reason),
+          drained: () => host.drained(),
+          report: (e) => host.report(e as ChannelError),
+        },
+        this.space,
+        this.durableOptions,
+        { maxMessages: this.windowOptions?.maxMessages ?? 65536, maxBytes: this.windowOptions?.maxBytes ?? 16 * 1024 * 1024, maxAge },
+      );
+    }
     this.starting = this.start();
     // Failures surface through ready() and the error event; never as an unhandled rejection.
     this.starting.catch((e: unknown) => {
@@ -186,6 +218,18 @@ export class NatsRouter implements Router {
     for (const pattern of this.host.patterns()) this.subscribe(pattern);
     this.updateRoles();
     await nc.flush();
+    if (this.durable) {
+      try {
+        await this.durable.start(nc);
+        if (this.host.patterns().some((p) => !p.startsWith(RESERVED_PREFIX))) await this.durable.consume();
+      } catch (error) {
+        this.closed = true;
+        this.window.close();
+        await this.durable.close();
+        await nc.close();
+        throw error;
+      }
+    }
     void this.watch(nc);
     this.window.reconnected();
     this.presence.start();
@@ -231,6 +275,11 @@ export class NatsRouter implements Router {
 
   private subscribe(pattern: string): void {
     if (!this.nc || this.closed || this.subs.has(pattern)) return;
+    if (this.durable && !pattern.startsWith(RESERVED_PREFIX)) {
+      // Durable topics come from this service's consumer, which matches every pattern itself.
+      this.durable.consume().catch((e: unknown) => this.host.report(e as ChannelError));
+      return;
+    }
     const subject = this.space.pattern(pattern);
     // NATS delivers a message once per matching subscription of a connection: each subscription
     // delivers to its own pattern's listeners only, which is exactly what the channel does.
@@ -252,7 +301,7 @@ export class NatsRouter implements Router {
   checkPayload(topic: string, body: Buffer): void {
     // Also refuses a topic that cannot be a subject (too long) before any side effect.
     this.space.topic(topic);
-    const size = body.length + this.headerBytes;
+    const size = body.length + this.headerBytes + (this.durable?.headerBytes ?? 0);
     if (size > this.maxPayload) {
       throw new PayloadError(`message on "${topic}" is ${size} bytes, over the NATS server's max_payload (${this.maxPayload})`);
     }
@@ -261,6 +310,12 @@ export class NatsRouter implements Router {
   publish(topic: string, body: Buffer, options: RoutePublishOptions): boolean {
     const headers = this.fromHeaders as MsgHdrs;
     const send = { volatile: options.volatile };
+    if (this.durable && !options.to && !topic.startsWith(RESERVED_PREFIX)) {
+      if (!options.volatile) return this.durable.publish(topic, body, ANY_SUBSCRIBER);
+      // Volatile: onto the stream as it is, no acknowledgement awaited, no order or dedup headers.
+      const subject = this.durable.subject(topic);
+      return this.window.publish({ subject, payload: body, headerBytes: this.headerBytes, headers, label: ANY_SUBSCRIBER }, send);
+    }
     if (!options.to) {
       return this.window.publish(
         { subject: this.space.topic(topic), payload: body, headerBytes: this.headerBytes, headers, label: ANY_SUBSCRIBER },
@@ -363,6 +418,7 @@ export class NatsRouter implements Router {
 
   async drain(timeout: number): Promise<void> {
     const nc = this.nc;
+    await this.durable?.drain(timeout);
     if (!nc || nc.isClosed() || !this.window.connected) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([nc.flush().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, timeout)))]);
@@ -375,6 +431,7 @@ export class NatsRouter implements Router {
     // bye first, so peers see peer-closed at once instead of a heartbeat timeout.
     this.presence?.stop();
     this.window.close();
+    await this.durable?.close();
     const nc = this.nc;
     this.nc = undefined;
     this.subs.clear();

@@ -1,0 +1,516 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { ClosedError, InvalidOptionError, type DropReason } from "@sfn/channel-core";
+import { decodeMessageBody } from "@sfn/channel-core/internal";
+import createDebug from "debug";
+import { NatsDurableError } from "./errors.js";
+import { encodeServiceId, type SubjectSpace } from "./subjects.js";
+
+const debug = createDebug("sfn:channel:nats:durable");
+
+/**
+ * Durable delivery over NATS JetStream (opt-in: `nats({ servers, durable: true })`).
+ *
+ * Design, for nats-server 2.9 (one filter subject per consumer):
+ * - one stream per namespace, `SFN_<namespace>`, on the subjects `sfn.<ns>.d.>`: every topic
+ *   publish of a durable service goes there instead of `sfn.<ns>.t.<topic>`;
+ * - each service has one durable consumer named by its id, filtered on the whole `sfn.<ns>.d.>`
+ *   (a single filter subject), and matches topics against its patterns itself;
+ * - every message carries its publisher's instance and sequence (`Sfn-Pub`, `Sfn-Seq`);
+ *   `Nats-Msg-Id` is `<instance>-<seq>`, so a retried publish is stored once;
+ * - the consumer delivers each publisher's messages in sequence order, once: redeliveries and
+ *   retried duplicates are recognised by (instance, seq), out-of-order arrivals wait briefly;
+ * - a stream sequence the consumer never sees, that the stream no longer has, was discarded by
+ *   a limit: reported through `drop` (`window-full`).
+ */
+
+/** Header with the publishing instance of a durable message. */
+export const PUBLISHER_HEADER = "Sfn-Pub";
+/** Header with the publisher's sequence number of a durable message. */
+export const SEQUENCE_HEADER = "Sfn-Seq";
+/** Oldest nats-server with what durable mode uses (durable consumers with an inactive threshold). */
+export const MIN_JETSTREAM_VERSION = "2.9.0";
+
+/** Options of durable mode (`nats({ durable: { ... } })`). */
+export interface NatsDurableOptions {
+  /** Stream name. @default "SFN_<namespace>" */
+  stream?: string;
+  /** Stream replicas (3 on a 3-node JetStream cluster survives a node loss). @default 1 */
+  replicas?: number;
+  /** "create": the library creates the stream and the consumer (idempotent); "existing": operators did, the library only binds. @default "create" */
+  setup?: "create" | "existing";
+  /** How long a service's consumer outlives the service (its inactive threshold), in ms: past that, what it missed is gone. @default 60000 */
+  resumeTimeout?: number;
+  /** How long the server waits for an acknowledgement before redelivering, in ms. @default 5000 */
+  ackWait?: number;
+  /** Most messages delivered to this service and not yet acknowledged. @default 1000 */
+  maxAckPending?: number;
+  /** How long a publish waits for the server's acknowledgement before it is sent again, in ms. @default 5000 */
+  publishTimeout?: number;
+  /** Most publishes waiting for an acknowledgement at once. @default 256 */
+  maxInFlight?: number;
+  /** How long a later message of a publisher waits for an earlier one still missing, in ms. @default 30000 */
+  gapTimeout?: number;
+}
+
+/** Stream limits, from the router's `window` options. */
+export interface DurableLimits {
+  maxMessages: number;
+  maxBytes: number;
+  /** Oldest message kept, in ms; 0: no age limit. */
+  maxAge: number;
+}
+
+/** What durable mode needs from the router. */
+export interface DurableHost {
+  readonly id: string;
+  readonly instance: string;
+  deliver(topic: string, data: unknown, from: string): void;
+  drop(label: string, count: number, reason: DropReason): void;
+  drained(): void;
+  report(error: Error): void;
+}
+
+interface Pending {
+  seq: number;
+  subject: string;
+  payload: Uint8Array;
+  label: string;
+  state: "queued" | "sent" | "acked";
+}
+
+interface PublisherState {
+  next: number;
+  held: Map<number, JsMsg>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(`${name} must be a positive number`);
+  return value;
+}
+
+const ms = (n: number): number => Math.round(n * 1_000_000);
+
+/** Compares dotted versions ("2.9.10" vs "2.9.0"). */
+export function versionAtLeast(version: string | undefined, min: string): boolean {
+  if (!version) return false;
+  const a = version.split(/[.-]/).map((x) => Number.parseInt(x, 10));
+  const b = min.split(".").map((x) => Number.parseInt(x, 10));
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (Number.isNaN(x)) return false;
+    if (x !== y) return x > y;
+  }
+  return true;
+}
+
+/** The stream a namespace's durable messages live in: subjects, limits, replicas. */
+export function durableStreamConfig(
+  space: SubjectSpace,
+  options: NatsDurableOptions,
+  limits: DurableLimits,
+): Partial<StreamConfig> & { name: string } {
+  return {
+    name: options.stream ?? `SFN_${space.namespace}`,
+    subjects: [`${space.prefix}d.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs: limits.maxMessages,
+    max_bytes: limits.maxBytes,
+    max_age: ms(limits.maxAge),
+    num_replicas: options.replicas ?? 1,
+    // Retried publishes (same Nats-Msg-Id) within this window are stored once.
+    duplicate_window: ms(limits.maxAge > 0 ? Math.min(120_000, limits.maxAge) : 120_000),
+  };
+}
+
+/** The durable consumer of service `id`. */
+export function durableConsumerConfig(
+  space: SubjectSpace,
+  id: string,
+  options: NatsDurableOptions,
+): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: encodeServiceId(id),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+    filter_subject: `${space.prefix}d.>`,
+    ack_wait: ms(positive("durable.ackWait", options.ackWait, 5000)),
+    max_ack_pending: positive("durable.maxAckPending", options.maxAckPending, 1000),
+    inactive_threshold: ms(positive("durable.resumeTimeout", options.resumeTimeout, 60_000)),
+  };
+}
+
+/** Durable publishing and consuming for one service; owned by the router. */
+export class Durable {
+  private readonly publishTimeout: number;
+  private readonly maxInFlight: number;
+  private readonly gapTimeout: number;
+  private readonly streamName: string;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private messages: ConsumerMessages | undefined;
+  private readonly queue: Pending[] = [];
+  private queueBytes = 0;
+  private seq = 0;
+  private inFlight = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryPause = 50;
+  private congested = false;
+  private closed = false;
+  private consuming = false;
+  private readonly publishers = new Map<string, PublisherState>();
+  private lastStreamSeq = 0;
+  private readonly missing = new Set<number>();
+  private missingTimer: NodeJS.Timeout | undefined;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly host: DurableHost,
+    private readonly space: SubjectSpace,
+    private readonly options: NatsDurableOptions,
+    private readonly limits: DurableLimits,
+  ) {
+    this.publishTimeout = positive("durable.publishTimeout", options.publishTimeout, 5000);
+    this.maxInFlight = positive("durable.maxInFlight", options.maxInFlight, 256);
+    this.gapTimeout = positive("durable.gapTimeout", options.gapTimeout, 30_000);
+    positive("durable.replicas", options.replicas, 1);
+    if (options.setup !== undefined && options.setup !== "create" && options.setup !== "existing") {
+      throw new InvalidOptionError('durable.setup must be "create" or "existing"');
+    }
+    // Validate the consumer options now, not at start.
+    durableConsumerConfig(space, "x", options);
+    this.streamName = options.stream ?? `SFN_${space.namespace}`;
+    if (!/^[A-Za-z0-9_-]{1,200}$/.test(this.streamName)) throw new InvalidOptionError("durable.stream must be letters, digits, _ or -");
+  }
+
+  /** Subject a durable topic publish goes to. */
+  subject(topic: string): string {
+    return `${this.space.prefix}d.${topic}`;
+  }
+
+  /** Bytes the durable headers add to a message (`Sfn-Pub`, `Sfn-Seq`, `Nats-Msg-Id`), for `max_payload`. */
+  get headerBytes(): number {
+    const instance = Buffer.byteLength(this.host.instance);
+    return `${PUBLISHER_HEADER}: \r\n${SEQUENCE_HEADER}: \r\nNats-Msg-Id: -\r\n`.length + 2 * instance + 2 * 16;
+  }
+
+  /** Messages waiting for the server's acknowledgement. */
+  get pendingMessages(): number {
+    return this.queue.length;
+  }
+
+  /** Checks the server, creates or binds the stream. Publishing works from here on. */
+  async start(nc: NatsConnection): Promise<void> {
+    const version = nc.info?.version;
+    if (!versionAtLeast(version, MIN_JETSTREAM_VERSION)) {
+      throw new NatsDurableError(
+        `durable mode needs nats-server ${MIN_JETSTREAM_VERSION} or later with JetStream; the server is ${version ?? "unknown"}`,
+      );
+    }
+    try {
+      this.jsm = await jetstreamManager(nc, { timeout: this.publishTimeout });
+    } catch (error) {
+      throw new NatsDurableError(`durable mode needs JetStream, which the NATS server (${version}) does not offer (start it with -js)`, {
+        cause: error,
+      });
+    }
+    this.js = jetstream(nc, { timeout: this.publishTimeout });
+    const config = durableStreamConfig(this.space, this.options, this.limits);
+    if ((this.options.setup ?? "create") === "create") {
+      await this.retrying("create the stream", async () => {
+        try {
+          await this.jsm!.streams.add(config);
+        } catch (error) {
+          // Created meanwhile by another service (or by an operator, maybe with other limits): use it.
+          if (error instanceof JetStreamApiError && error.code === 10058) return;
+          throw error;
+        }
+      });
+    } else {
+      await this.retrying("find the stream", () => this.jsm!.streams.info(this.streamName).then(() => undefined));
+    }
+    this.pump();
+  }
+
+  /** Creates or binds this service's consumer and starts delivering. Idempotent. */
+  async consume(): Promise<void> {
+    if (this.consuming || this.closed || !this.jsm || !this.js) return;
+    this.consuming = true;
+    const config = durableConsumerConfig(this.space, this.host.id, this.options);
+    const name = config.durable_name;
+    let floor = 0;
+    await this.retrying("create the consumer", async () => {
+      try {
+        const info = await this.jsm!.consumers.info(this.streamName, name);
+        // A consumer left from before resumes after what it delivered; a jump past that is a loss.
+        floor = info.delivered.stream_seq;
+        this.lastStreamSeq = floor;
+        return;
+      } catch (error) {
+        if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
+      }
+      if ((this.options.setup ?? "create") === "existing") {
+        throw new NatsDurableError(`consumer ${name} of stream ${this.streamName} does not exist (durable.setup is "existing")`);
+      }
+      const info = await this.jsm!.consumers.add(this.streamName, config);
+      // A new consumer starts after the last message (DeliverPolicy.New).
+      this.lastStreamSeq = info.delivered.stream_seq;
+    });
+    const consumer = await this.js.consumers.get(this.streamName, name);
+    const messages = await consumer.consume({ max_messages: Math.min(256, config.max_ack_pending ?? 256) });
+    this.messages = messages;
+    void (async () => {
+      try {
+        for await (const m of messages) this.receive(m);
+      } catch (error) {
+        if (!this.closed) this.host.report(new NatsDurableError("durable consumer stopped", { cause: error }));
+      }
+    })();
+    debug("%s: consuming %s/%s from stream seq %d", this.host.id, this.streamName, name, floor);
+  }
+
+  /** Queues a message for the stream; false: backpressure (or dropped, `window-full`). */
+  publish(topic: string, payload: Uint8Array, label: string): boolean {
+    if (this.closed) throw new ClosedError();
+    if (this.queue.length >= this.limits.maxMessages || this.queueBytes + payload.byteLength > this.limits.maxBytes) {
+      this.host.drop(label, 1, "window-full");
+      this.congested = true;
+      return false;
+    }
+    this.queue.push({ seq: ++this.seq, subject: this.subject(topic), payload, label, state: "queued" });
+    this.queueBytes += payload.byteLength;
+    this.pump();
+    if (this.queue.length * 2 >= this.limits.maxMessages || this.queueBytes * 2 >= this.limits.maxBytes) this.congested = true;
+    return !this.congested;
+  }
+
+  private pump(): void {
+    if (!this.js || this.retryTimer || this.closed) return;
+    for (const p of this.queue) {
+      if (this.inFlight >= this.maxInFlight) break;
+      if (p.state !== "queued") continue;
+      p.state = "sent";
+      this.inFlight++;
+      this.send(p);
+    }
+  }
+
+  private send(p: Pending): void {
+    const h: MsgHdrs = natsHeaders();
+    h.set("Sfn-From", this.host.id);
+    h.set(PUBLISHER_HEADER, this.host.instance);
+    h.set(SEQUENCE_HEADER, String(p.seq));
+    this.js!.publish(p.subject, p.payload, { msgID: `${this.host.instance}-${p.seq}`, headers: h, timeout: this.publishTimeout }).then(
+      () => {
+        this.inFlight--;
+        p.state = "acked";
+        this.retryPause = 50;
+        this.settle();
+        this.pump();
+      },
+      (error: unknown) => {
+        this.inFlight--;
+        debug("%s: publish %d not acknowledged: %s", this.host.id, p.seq, (error as Error).message);
+        if (this.closed) return;
+        // Send again, in order, everything not acknowledged yet; Nats-Msg-Id keeps it to one copy.
+        p.state = "queued";
+        this.scheduleRetry();
+      },
+    );
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return;
+    for (const q of this.queue) if (q.state === "sent") q.state = "queued";
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, this.retryPause);
+    this.retryPause = Math.min(this.retryPause * 2, 1000);
+  }
+
+  private settle(): void {
+    while (this.queue.length > 0 && this.queue[0]!.state === "acked") {
+      this.queueBytes -= this.queue.shift()!.payload.byteLength;
+    }
+    if (this.congested && this.queue.length * 4 < this.limits.maxMessages && this.queueBytes * 4 < this.limits.maxBytes) {
+      this.congested = false;
+      this.host.drained();
+    }
+    if (this.queue.length === 0) for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  private receive(m: JsMsg): void {
+    if (this.closed) return;
+    const sseq = m.info.streamSequence;
+    if (sseq > this.lastStreamSeq) {
+      for (let s = this.lastStreamSeq + 1; s < sseq && this.missing.size < 100_000; s++) this.missing.add(s);
+      this.lastStreamSeq = sseq;
+      if (this.missing.size > 0) this.scheduleMissingCheck();
+    } else this.missing.delete(sseq);
+    const pub = m.headers?.get(PUBLISHER_HEADER);
+    const seq = Number(m.headers?.get(SEQUENCE_HEADER));
+    if (!pub || !Number.isSafeInteger(seq) || seq < 1) {
+      // Not from a durable SFN publisher (a plain publish on the subject): delivered as it comes.
+      this.deliver(m);
+      m.ack();
+      return;
+    }
+    let state = this.publishers.get(pub);
+    if (!state) this.publishers.set(pub, (state = { next: seq, held: new Map(), timer: undefined }));
+    if (seq < state.next) {
+      // Delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
+      m.ack();
+      return;
+    }
+    if (seq > state.next) {
+      // An earlier message of this publisher is still on its way (redelivery, publish retry).
+      state.held.set(seq, m);
+      if (!state.timer) state.timer = setTimeout(() => this.skipGap(pub), this.gapTimeout);
+      return;
+    }
+    this.deliver(m);
+    m.ack();
+    state.next++;
+    this.release(pub, state);
+  }
+
+  private release(pub: string, state: PublisherState): void {
+    for (let m = state.held.get(state.next); m; m = state.held.get(state.next)) {
+      state.held.delete(state.next);
+      this.deliver(m);
+      m.ack();
+      state.next++;
+    }
+    if (state.timer && state.held.size === 0) {
+      clearTimeout(state.timer);
+      state.timer = undefined;
+    }
+    if (state.held.size === 0 && state.timer === undefined) return;
+    if (!state.timer) state.timer = setTimeout(() => this.skipGap(pub), this.gapTimeout);
+    void pub;
+  }
+
+  /** The missing messages never came (the publisher died before its retry got through): go on. */
+  private skipGap(pub: string): void {
+    const state = this.publishers.get(pub);
+    if (!state) return;
+    state.timer = undefined;
+    if (state.held.size === 0) return;
+    const next = Math.min(...state.held.keys());
+    debug("%s: messages %d..%d of %s never arrived; going on", this.host.id, state.next, next - 1, pub);
+    state.next = next;
+    this.release(pub, state);
+  }
+
+  /** Stream sequences this consumer skipped: those the stream no longer has were discarded by a limit. */
+  private scheduleMissingCheck(): void {
+    if (this.missingTimer || this.closed) return;
+    this.missingTimer = setTimeout(
+      () => {
+        this.missingTimer = undefined;
+        void this.checkMissing();
+      },
+      Math.min(this.gapTimeout, 1000),
+    );
+  }
+
+  private async checkMissing(): Promise<void> {
+    if (this.closed || this.missing.size === 0 || !this.jsm) return;
+    try {
+      const info = await this.jsm.streams.info(this.streamName);
+      let gone = 0;
+      for (const s of this.missing) {
+        if (s < info.state.first_seq) {
+          this.missing.delete(s);
+          gone++;
+        }
+      }
+      if (gone > 0) this.host.drop("*", gone, "window-full");
+    } catch (error) {
+      debug("%s: stream info failed: %s", this.host.id, (error as Error).message);
+    }
+    // Still in the stream: a redelivery is due; look again later.
+    if (this.missing.size > 0) this.scheduleMissingCheck();
+  }
+
+  private deliver(m: JsMsg): void {
+    const from = m.headers?.get("Sfn-From") || "unknown";
+    try {
+      const { topic, data } = decodeMessageBody(m.data);
+      if (this.subject(topic) !== m.subject) {
+        debug("%s: message on %s names topic %s; dropped", this.host.id, m.subject, topic);
+        return;
+      }
+      this.host.deliver(topic, data, from);
+    } catch (error) {
+      this.host.report(error as Error);
+    }
+  }
+
+  /** Waits up to `timeout` ms for the server to acknowledge what was published. */
+  async drain(timeout: number): Promise<void> {
+    if (this.queue.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), new Promise((r) => (timer = setTimeout(r, timeout)))]);
+    clearTimeout(timer);
+  }
+
+  /** Stops consuming (the consumer stays for the next start) and reports what the server did not acknowledge. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.missingTimer);
+    for (const s of this.publishers.values()) clearTimeout(s.timer);
+    const counts = new Map<string, number>();
+    for (const p of this.queue) if (p.state !== "acked") counts.set(p.label, (counts.get(p.label) ?? 0) + 1);
+    this.queue.length = 0;
+    for (const [label, count] of counts) this.host.drop(label, count, "disconnected");
+    for (const w of this.drainWaiters.splice(0)) w();
+    try {
+      await this.messages?.close();
+    } catch {
+      // the connection may be gone already
+    }
+  }
+
+  private async retrying(what: string, step: () => Promise<void>): Promise<void> {
+    // Right after a node restart or a leader election the JetStream API answers late or not at all.
+    const deadline = Date.now() + Math.max(10_000, this.publishTimeout * 2);
+    let pause = 100;
+    for (;;) {
+      try {
+        await step();
+        return;
+      } catch (error) {
+        if (error instanceof NatsDurableError || this.closed || Date.now() > deadline) {
+          if (error instanceof NatsDurableError) throw error;
+          throw new NatsDurableError(`could not ${what} (stream ${this.streamName}): ${(error as Error).message}`, { cause: error });
+        }
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, 1000);
+      }
+    }
+  }
+}

@@ -1,0 +1,144 @@
+import { once } from "node:events";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { MessageChannel, type DropEvent } from "@sfn/channel-core";
+import { encodeMessageBody } from "@sfn/channel-core/internal";
+import { startNatsServer, until, type NatsServer } from "@sfn/test-utils";
+import { PUBLISHER_HEADER, SEQUENCE_HEADER, nats, type NatsDurableOptions, type NatsRouterOptions } from "../src/index.js";
+
+// Durable mode against a real JetStream server: stored, acknowledged after the listener ran,
+// resumed across a subscriber's absence, once and in order per publisher, limits reported.
+
+let server: NatsServer;
+const channels: MessageChannel[] = [];
+const conns: NatsConnection[] = [];
+let ns = 0;
+
+beforeAll(async () => {
+  server = await startNatsServer({ jetstream: true });
+});
+
+afterAll(async () => {
+  await Promise.all(channels.map((c) => c.close({ drainTimeout: 0 })));
+  await Promise.all(conns.map((c) => c.close()));
+  await server?.stop();
+});
+
+function make(id: string, namespace: string, durable: NatsDurableOptions = {}, extra: Partial<NatsRouterOptions> = {}): MessageChannel {
+  const ch = new MessageChannel({ id, router: nats({ servers: server.url, namespace, durable, heartbeat: { interval: 200 }, ...extra }) });
+  ch.on("error", () => {});
+  channels.push(ch);
+  return ch;
+}
+
+async function closeChannel(ch: MessageChannel): Promise<void> {
+  channels.splice(channels.indexOf(ch), 1);
+  await ch.close();
+}
+
+const space = () => `durable-${++ns}`;
+
+it("delivers topic publishes through the stream, in order, to every subscribed service once", async () => {
+  const namespace = space();
+  const pub = make("pub", namespace);
+  const a = make("sub-a", namespace);
+  const b = make("sub-b", namespace);
+  const gotA: number[] = [];
+  const gotB: number[] = [];
+  a.subscribe("orders.*", (n: number) => gotA.push(n));
+  a.subscribe("orders.>", () => {}); // two patterns, one delivery per pattern as in the mesh
+  b.subscribe("orders.eu", (n: number) => gotB.push(n));
+  await Promise.all([pub.ready(), a.ready(), b.ready()]);
+  for (let i = 0; i < 200; i++) pub.publish(i % 2 ? "orders.eu" : "orders.us", i);
+  await until(() => gotA.length === 200 && gotB.length === 100, 20_000, "delivery");
+  expect(gotA).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  expect(gotB).toEqual(Array.from({ length: 100 }, (_, i) => 2 * i + 1));
+});
+
+it("keeps what is published while a subscriber is away and hands it over when it is back", async () => {
+  const namespace = space();
+  const pub = make("pub", namespace);
+  let sub = make("sub", namespace);
+  sub.subscribe("t", () => {});
+  await Promise.all([pub.ready(), sub.ready()]);
+  await closeChannel(sub);
+  for (let i = 0; i < 50; i++) pub.publish("t", i);
+  await closeChannel(pub); // close waits for the server's acknowledgements
+  sub = make("sub", namespace);
+  const got: number[] = [];
+  sub.subscribe("t", (n: number) => got.push(n));
+  await sub.ready();
+  await until(() => got.length === 50, 20_000, "the backlog");
+  expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+});
+
+it("hands a message stored twice (same publisher and sequence) to listeners once", async () => {
+  const namespace = space();
+  const sub = make("sub", namespace);
+  const got: unknown[] = [];
+  sub.subscribe("t", (m) => got.push(m));
+  await sub.ready();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const js = jetstream(nc);
+  // As a publisher retrying past the stream's duplicate window would: two copies in the stream.
+  for (const [seq, msgID] of [
+    [1, "x-1"],
+    [1, "x-1-again"],
+    [2, "x-2"],
+  ] as const) {
+    const h = headers();
+    h.set("Sfn-From", "raw");
+    h.set(PUBLISHER_HEADER, "x");
+    h.set(SEQUENCE_HEADER, String(seq));
+    await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", `m${seq}`), { msgID, headers: h });
+  }
+  await until(() => got.length >= 2, 20_000, "delivery");
+  // A third would show up behind the second; one more round trip through the stream says it did not.
+  const h = headers();
+  h.set("Sfn-From", "raw");
+  h.set(PUBLISHER_HEADER, "x");
+  h.set(SEQUENCE_HEADER, "3");
+  await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", "m3"), { msgID: "x-3", headers: h });
+  await until(() => got.length >= 3, 20_000, "the last one");
+  expect(got).toEqual(["m1", "m2", "m3"]);
+});
+
+it("reports what a stream limit discarded while a subscriber was away (drop window-full)", async () => {
+  const namespace = space();
+  const window = { maxMessages: 10 };
+  const pub = make("pub", namespace, {}, { window });
+  let sub = make("sub", namespace, {}, { window });
+  sub.subscribe("t", () => {});
+  await Promise.all([pub.ready(), sub.ready()]);
+  await closeChannel(sub);
+  const pubDrops: DropEvent[] = [];
+  pub.on("drop", (d) => pubDrops.push(d));
+  for (let i = 0; i < 30; i++) {
+    // The publisher's own queue has the same bound: wait for its room rather than drop here.
+    if (!pub.publish("t", i)) await once(pub, "drain");
+  }
+  await closeChannel(pub);
+  expect(pubDrops).toEqual([]);
+  sub = make("sub", namespace, {}, { window });
+  const got: number[] = [];
+  const drops: DropEvent[] = [];
+  sub.on("drop", (d) => drops.push(d));
+  sub.subscribe("t", (n: number) => got.push(n));
+  await sub.ready();
+  await until(() => got.length === 10 && drops.reduce((n, d) => n + d.count, 0) === 20, 20_000, "the kept ten and the drop report");
+  expect(got).toEqual(Array.from({ length: 10 }, (_, i) => 20 + i));
+  expect(drops.every((d) => d.reason === "window-full")).toBe(true);
+});
+
+it("refuses durable mode on a server without JetStream with a clear error", async () => {
+  const plain = await startNatsServer();
+  try {
+    const ch = new MessageChannel({ id: "x", router: nats({ servers: plain.url, durable: true }) });
+    ch.on("error", () => {});
+    await expect(ch.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("JetStream") });
+    await ch.close();
+  } finally {
+    await plain.stop();
+  }
+});
