@@ -259,22 +259,45 @@ export class Durable {
     const config = durableConsumerConfig(this.space, this.host.id, this.options);
     const name = config.durable_name;
     let floor = 0;
+    let restartAt = 0;
+    const create = (this.options.setup ?? "create") === "create";
     await this.retrying("create the consumer", async () => {
-      try {
-        const info = await this.jsm!.consumers.info(this.streamName, name);
-        // A consumer left from before resumes after what it delivered; a jump past that is a loss.
-        floor = info.delivered.stream_seq;
+      if (restartAt === 0) {
+        try {
+          const info = await this.jsm!.consumers.info(this.streamName, name);
+          if (!create || info.num_ack_pending === 0) {
+            // Resumes after what it delivered; a jump past that is a loss.
+            floor = info.delivered.stream_seq;
+            this.lastStreamSeq = floor;
+            return;
+          }
+          // What the previous instance was handed and did not acknowledge would come back only
+          // after ackWait, behind newer messages: start the consumer again at its ack floor, so
+          // everything comes in stream order (what was acknowledged above the floor comes again
+          // and is recognised per publisher only within one instance: see the README).
+          restartAt = info.ack_floor.stream_seq + 1;
+          await this.jsm!.consumers.delete(this.streamName, name);
+        } catch (error) {
+          if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
+        }
+      }
+      if (!create) {
+        throw new NatsDurableError(`consumer ${name} of stream ${this.streamName} does not exist (durable.setup is "existing")`);
+      }
+      if (restartAt > 0) {
+        await this.jsm!.consumers.add(this.streamName, {
+          ...config,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: restartAt,
+        });
+        floor = restartAt - 1;
         this.lastStreamSeq = floor;
         return;
-      } catch (error) {
-        if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
-      }
-      if ((this.options.setup ?? "create") === "existing") {
-        throw new NatsDurableError(`consumer ${name} of stream ${this.streamName} does not exist (durable.setup is "existing")`);
       }
       const info = await this.jsm!.consumers.add(this.streamName, config);
       // A new consumer starts after the last message (DeliverPolicy.New).
-      this.lastStreamSeq = info.delivered.stream_seq;
+      floor = info.delivered.stream_seq;
+      this.lastStreamSeq = floor;
     });
     const consumer = await this.js.consumers.get(this.streamName, name);
     const messages = await consumer.consume({ max_messages: Math.min(256, config.max_ack_pending ?? 256) });

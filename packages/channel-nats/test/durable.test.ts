@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { MessageChannel, type DropEvent } from "@sfn/channel-core";
+import { MessageChannel, type DropInfo } from "@sfn/channel-core";
 import { encodeMessageBody } from "@sfn/channel-core/internal";
 import { startNatsServer, until, type NatsServer } from "@sfn/test-utils";
 import { PUBLISHER_HEADER, SEQUENCE_HEADER, nats, type NatsDurableOptions, type NatsRouterOptions } from "../src/index.js";
@@ -45,9 +45,9 @@ it("delivers topic publishes through the stream, in order, to every subscribed s
   const b = make("sub-b", namespace);
   const gotA: number[] = [];
   const gotB: number[] = [];
-  a.subscribe("orders.*", (n: number) => gotA.push(n));
+  a.subscribe("orders.*", (n) => gotA.push(n as number));
   a.subscribe("orders.>", () => {}); // two patterns, one delivery per pattern as in the mesh
-  b.subscribe("orders.eu", (n: number) => gotB.push(n));
+  b.subscribe("orders.eu", (n) => gotB.push(n as number));
   await Promise.all([pub.ready(), a.ready(), b.ready()]);
   for (let i = 0; i < 200; i++) pub.publish(i % 2 ? "orders.eu" : "orders.us", i);
   await until(() => gotA.length === 200 && gotB.length === 100, 20_000, "delivery");
@@ -66,7 +66,7 @@ it("keeps what is published while a subscriber is away and hands it over when it
   await closeChannel(pub); // close waits for the server's acknowledgements
   sub = make("sub", namespace);
   const got: number[] = [];
-  sub.subscribe("t", (n: number) => got.push(n));
+  sub.subscribe("t", (n) => got.push(n as number));
   await sub.ready();
   await until(() => got.length === 50, 20_000, "the backlog");
   expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
@@ -112,7 +112,7 @@ it("reports what a stream limit discarded while a subscriber was away (drop wind
   sub.subscribe("t", () => {});
   await Promise.all([pub.ready(), sub.ready()]);
   await closeChannel(sub);
-  const pubDrops: DropEvent[] = [];
+  const pubDrops: DropInfo[] = [];
   pub.on("drop", (d) => pubDrops.push(d));
   for (let i = 0; i < 30; i++) {
     // The publisher's own queue has the same bound: wait for its room rather than drop here.
@@ -122,9 +122,9 @@ it("reports what a stream limit discarded while a subscriber was away (drop wind
   expect(pubDrops).toEqual([]);
   sub = make("sub", namespace, {}, { window });
   const got: number[] = [];
-  const drops: DropEvent[] = [];
+  const drops: DropInfo[] = [];
   sub.on("drop", (d) => drops.push(d));
-  sub.subscribe("t", (n: number) => got.push(n));
+  sub.subscribe("t", (n) => got.push(n as number));
   await sub.ready();
   await until(() => got.length === 10 && drops.reduce((n, d) => n + d.count, 0) === 20, 20_000, "the kept ten and the drop report");
   expect(got).toEqual(Array.from({ length: 10 }, (_, i) => 20 + i));
