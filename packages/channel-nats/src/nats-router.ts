@@ -23,6 +23,7 @@ import { decodeMessageBody, encodeMessageBody, type RoutePublishOptions, type Ro
 import createDebug from "debug";
 import { BrokerWindow, type BrokerWindowOptions, type OutboundMessage } from "./broker-window.js";
 import { answerClaim, claimId } from "./claim.js";
+import { FromHeaderReader } from "./from-header.js";
 import { Durable, type NatsDurableOptions } from "./durable.js";
 import { Presence, timerHost, type PresenceDownReason } from "./presence.js";
 import { SubjectSpace } from "./subjects.js";
@@ -119,6 +120,7 @@ export class NatsRouter implements Router {
   private readonly subs = new Map<string, Subscription>();
   private readonly stats = new Map<string, PeerStats>();
   private fromHeaders: MsgHdrs | undefined;
+  private readonly fromReader = new FromHeaderReader(FROM_HEADER);
   private headerBytes = 0;
   private maxPayload = Infinity;
   private starting: Promise<void> | undefined;
@@ -163,8 +165,14 @@ export class NatsRouter implements Router {
         if (this.nc && !this.nc.isClosed()) this.nc.publish(this.space.presence, encodeMessageBody(PRESENCE_TOPIC, a));
       }),
     );
-    this.presence.on("peer:up", ({ peer }) => host.linkUp({ peer, resumed: false, direction: "outbound", url: undefined }));
-    this.presence.on("peer:down", ({ peer, reason }) => host.linkDown({ peer, reason: linkReason(reason), error: undefined }));
+    this.presence.on("peer:up", ({ peer }) => {
+      this.durable?.peerUp(peer);
+      host.linkUp({ peer, resumed: false, direction: "outbound", url: undefined });
+    });
+    this.presence.on("peer:down", ({ peer, reason }) => {
+      if (reason !== "closed") this.durable?.peerDown(peer);
+      host.linkDown({ peer, reason: linkReason(reason), error: undefined });
+    });
     this.presence.on("error", (e) => host.report(e));
     this.presence.on("duplicate", (e) => this.duplicate(e));
     if (this.durableOptions) {
@@ -349,7 +357,9 @@ export class NatsRouter implements Router {
   private onMessage(msg: Msg, pattern: string): void {
     const message = this.read(msg);
     if (!message) return;
-    if (this.space.topicOf(msg.subject) !== message.topic) {
+    // A subscription without wildcards receives its own subject only: no need to decode it.
+    const exact = !pattern.includes("*") && !pattern.includes(">");
+    if ((exact ? pattern : this.space.topicOf(msg.subject)) !== message.topic) {
       this.host.report(new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} names another topic; dropped`));
       return;
     }
@@ -372,7 +382,7 @@ export class NatsRouter implements Router {
   }
 
   private read(msg: Msg): { topic: string; data: unknown; from: string } | undefined {
-    const from = msg.headers?.get(FROM_HEADER);
+    const from = this.fromReader.read(msg);
     if (!from) {
       this.host.report(
         new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} carries no ${FROM_HEADER} header; dropped`),

@@ -34,6 +34,17 @@ describe("topics and patterns", () => {
     expect(new SubjectSpace().topic("a")).toBe("sfn.default.t.a");
   });
 
+  it("gives the same subjects from its topic cache, refuses bad topics after good ones, and stays bounded past 1024 topics", () => {
+    const space = new SubjectSpace("prod");
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3000; i++) expect(space.topic(`t.${i}`)).toBe(`sfn.prod.t.t.${i}`);
+    }
+    expect(space.topic("$sfn.ws.op")).toBe("sfn.prod.r.ws.op");
+    expect(() => space.topic("t.*")).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_TOPIC }));
+    expect(() => space.topic("t.>")).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_TOPIC }));
+    expect((space as unknown as { topics: Map<string, string> }).topics.size).toBeLessThanOrEqual(1024);
+  });
+
   it("maps adapter topics under a branch of their own", () => {
     expect(space.topic("$sfn.ws.op")).toBe("sfn.prod.r.ws.op");
     expect(space.pattern("$sfn.sse.>")).toBe("sfn.prod.r.sse.>");

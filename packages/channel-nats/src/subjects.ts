@@ -80,6 +80,9 @@ export function decodeServiceId(token: string): string {
   throw new NatsSubjectError(`${JSON.stringify(String(token).slice(0, 80))} is not an encoded service id`);
 }
 
+/** How many topic → subject mappings a {@link SubjectSpace} remembers. */
+const TOPIC_CACHE_SIZE = 1024;
+
 /** Options of {@link SubjectSpace}. */
 export interface SubjectSpaceOptions {
   /** Longest subject produced, in UTF-8 bytes; longer names throw `NatsSubjectError`. @default 3072 */
@@ -112,6 +115,9 @@ export class SubjectSpace {
   private readonly user: string;
   private readonly reserved: string;
   private readonly maxSubjectBytes: number;
+  // Subjects of recently published topics: topic() runs twice per publish (the payload check, then
+  // the publish), and validating and measuring the name each time was a tenth of a publisher's CPU.
+  private readonly topics = new Map<string, string>();
 
   constructor(namespace: string = DEFAULT_NAMESPACE, options: SubjectSpaceOptions = {}) {
     if (typeof namespace !== "string" || !NAMESPACE.test(namespace)) {
@@ -130,12 +136,18 @@ export class SubjectSpace {
 
   /** Subject of a concrete topic (user or `$sfn.` adapter topic). Throws `InvalidTopicError` for wildcards or bad syntax. */
   topic(topic: string): string {
+    const known = this.topics.get(topic);
+    if (known !== undefined) return known;
     checkName(topic, "topic");
     for (const token of topic.split(SEP)) {
       if (token === "*" || token === ">")
         throw new InvalidTopicError(`topic ${JSON.stringify(topic)} contains a wildcard; only subscriptions may`);
     }
-    return this.map(topic);
+    const subject = this.map(topic);
+    // Bounded: a service publishing to endless distinct topics starts over instead of growing.
+    if (this.topics.size >= TOPIC_CACHE_SIZE) this.topics.clear();
+    this.topics.set(topic, subject);
+    return subject;
   }
 
   /** Subject (with NATS wildcards) of a subscription pattern. Throws `InvalidTopicError` for bad syntax. */
