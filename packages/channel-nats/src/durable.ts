@@ -183,6 +183,8 @@ export class Durable {
   private readonly missing = new Set<number>();
   private missingTimer: NodeJS.Timeout | undefined;
   private drainWaiters: (() => void)[] = [];
+  private readonly gone = new Map<string, { backlog: number; timer: NodeJS.Timeout | undefined }>();
+  private readonly resumeTimeout: number;
 
   constructor(
     private readonly host: DurableHost,
@@ -193,6 +195,7 @@ export class Durable {
     this.publishTimeout = positive("durable.publishTimeout", options.publishTimeout, 5000);
     this.maxInFlight = positive("durable.maxInFlight", options.maxInFlight, 256);
     this.gapTimeout = positive("durable.gapTimeout", options.gapTimeout, 30_000);
+    this.resumeTimeout = positive("durable.resumeTimeout", options.resumeTimeout, 60_000);
     positive("durable.replicas", options.replicas, 1);
     if (options.setup !== undefined && options.setup !== "create" && options.setup !== "existing") {
       throw new InvalidOptionError('durable.setup must be "create" or "existing"');
@@ -491,6 +494,49 @@ export class Durable {
     }
   }
 
+  /**
+   * Presence lost service `id`: if it does not come back within `resumeTimeout`, the server
+   * deletes its consumer and what it had not taken is gone: reported as `peer-gone`, with the
+   * consumer's backlog read shortly before it expired.
+   */
+  peerDown(id: string): void {
+    if (this.closed || !this.jsm || this.gone.has(id)) return;
+    const name = encodeServiceId(id);
+    const entry = { backlog: 0, timer: undefined as NodeJS.Timeout | undefined };
+    this.gone.set(id, entry);
+    const expire = async (tries: number): Promise<void> => {
+      if (this.gone.get(id) !== entry || this.closed) return;
+      try {
+        await this.jsm!.consumers.info(this.streamName, name);
+        if (tries > 0) entry.timer = setTimeout(() => void expire(tries - 1), 1000);
+        else this.gone.delete(id);
+      } catch (error) {
+        this.gone.delete(id);
+        if (error instanceof JetStreamApiError && error.code === 10014 && entry.backlog > 0) this.host.drop(id, entry.backlog, "peer-gone");
+      }
+    };
+    entry.timer = setTimeout(async () => {
+      if (this.gone.get(id) !== entry || this.closed) return;
+      try {
+        const info = await this.jsm!.consumers.info(this.streamName, name);
+        entry.backlog = info.num_pending + info.num_ack_pending;
+      } catch {
+        // No consumer (a service without durable subscriptions): nothing to lose.
+        this.gone.delete(id);
+        return;
+      }
+      entry.timer = setTimeout(() => void expire(30), this.resumeTimeout * 0.1 + 1000);
+    }, this.resumeTimeout * 0.9);
+  }
+
+  /** Presence sees service `id` again: its consumer is in use. */
+  peerUp(id: string): void {
+    const entry = this.gone.get(id);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.gone.delete(id);
+  }
+
   /** Waits up to `timeout` ms for the server to acknowledge what was published. */
   async drain(timeout: number): Promise<void> {
     if (this.queue.length === 0) return;
@@ -506,6 +552,7 @@ export class Durable {
     clearTimeout(this.retryTimer);
     clearTimeout(this.missingTimer);
     for (const s of this.publishers.values()) clearTimeout(s.timer);
+    for (const g of this.gone.values()) clearTimeout(g.timer);
     const counts = new Map<string, number>();
     for (const p of this.queue) if (p.state !== "acked") counts.set(p.label, (counts.get(p.label) ?? 0) + 1);
     this.queue.length = 0;

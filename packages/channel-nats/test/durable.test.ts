@@ -142,3 +142,21 @@ it("refuses durable mode on a server without JetStream with a clear error", asyn
     await plain.stop();
   }
 });
+
+it("reports what a service that stayed away past resumeTimeout missed as peer-gone", async () => {
+  const namespace = space();
+  const durable = { resumeTimeout: 1000 };
+  const pub = make("pub", namespace, durable);
+  const sub = make("sub", namespace, durable);
+  sub.subscribe("t", () => {});
+  const drops: DropInfo[] = [];
+  pub.on("drop", (d) => drops.push(d));
+  await Promise.all([pub.ready(), sub.ready()]);
+  await until(() => pub.peers().some((p) => p.id === "sub"), 20_000, "sub in presence");
+  const down = once(pub, "link:down");
+  await closeChannel(sub);
+  await down;
+  for (let i = 0; i < 20; i++) pub.publish("t", i);
+  await until(() => drops.length > 0, 20_000, "the peer-gone report");
+  expect(drops).toEqual([{ peer: "sub", count: 20, reason: "peer-gone" }]);
+});
