@@ -1,6 +1,9 @@
 // `pnpm bench`: every benchmark, each system measured in the same run, figures and ratios printed.
+import { execFileSync } from "node:child_process";
 import os from "node:os";
+import { startNatsServer } from "@sfn/test-utils";
 import { runCore, type CoreResult } from "./core-bench.js";
+import { runFanout, type FanoutResult } from "./nats-bench.js";
 import { runWs } from "./ws-bench.js";
 import { runSse } from "./sse-bench.js";
 
@@ -101,6 +104,82 @@ async function sse(): Promise<void> {
   }
 }
 
+async function natsSection(): Promise<void> {
+  const one = { subscribers: 1, messages: quick ? 200_000 : 1_000_000, rate: 20_000, seconds: quick ? 2 : 5 };
+  const fan = { subscribers: 10, messages: quick ? 20_000 : 100_000, rate: 2_000, seconds: quick ? 2 : 5 };
+  // A private nats-server on a free port: the figures do not depend on the machine's server.
+  const server = await startNatsServer();
+  const saved = process.env.NATS_URL;
+  process.env.NATS_URL = server.url;
+  const version =
+    ["nats-server", "/usr/sbin/nats-server"]
+      .map((bin) => {
+        try {
+          return execFileSync(bin, ["--version"], { encoding: "utf8" }).trim();
+        } catch {
+          return undefined;
+        }
+      })
+      .find(Boolean) ?? "nats-server";
+  try {
+    console.log(`\n## SFN over NATS: SFN Channel with the nats() router vs raw nats.js vs the mesh`);
+    console.log(`a private ${version} on 127.0.0.1:${server.port} (started by the bench); 100-byte payloads; each side its own process\n`);
+    const table = (title: string, results: FanoutResult[]): void => {
+      console.log(`${title}\n`);
+      console.log("| system | msgs/s at saturation | deliveries/s | p50 ms | p99 ms | lost | out of order | dup | publisher max RSS MB |");
+      console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+      for (const r of results) {
+        console.log(
+          `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.deliveries)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} |`,
+        );
+      }
+      const ours = results.find((r) => r.system === "sfn-channel over NATS");
+      const raw = results.find((r) => r.system.startsWith("raw nats.js"));
+      const mesh = results.find((r) => r.system === "sfn-channel");
+      console.log("");
+      if (ours && raw) {
+        const t = ours.throughput / raw.throughput;
+        const p99 = ours.p99 / raw.p99;
+        console.log(
+          `sfn over NATS vs raw nats.js: throughput x${fmt(t, 2)} (target >= 0.8: ${t >= 0.8 ? "met" : "MISSED"}), ` +
+            `p50 x${fmt(ours.p50 / raw.p50, 2)}, p99 x${fmt(p99, 2)} (target <= 1.5: ${p99 <= 1.5 ? "met" : "MISSED"})`,
+        );
+      }
+      if (ours && mesh) {
+        console.log(
+          `sfn over NATS vs the mesh: throughput x${fmt(ours.throughput / mesh.throughput, 2)}, ` +
+            `p50 x${fmt(ours.p50 / mesh.p50, 2)}, p99 x${fmt(ours.p99 / mesh.p99, 2)} (lower latency ratio is better)`,
+        );
+      }
+      console.log("");
+    };
+    const run = async (o: typeof one): Promise<FanoutResult[]> => {
+      const results: FanoutResult[] = [];
+      for (const key of ["natsJs", "sfnNats", "sfn"] as const) {
+        try {
+          results.push(await runFanout(key, o));
+        } catch (err) {
+          console.log(`- ${key}: failed: ${(err as Error).message}`);
+        }
+      }
+      return results;
+    };
+    table(
+      `### One publisher, one subscriber: saturation ${fmt(one.messages)} messages; latency ${fmt(one.rate)} msg/s for ${one.seconds} s`,
+      await run(one),
+    );
+    table(
+      `### Fan-out to ${fan.subscribers} subscriber processes: saturation ${fmt(fan.messages)} messages (${fmt(fan.messages * fan.subscribers)} deliveries); ` +
+        `latency ${fmt(fan.rate)} msg/s (${fmt(fan.rate * fan.subscribers)} deliveries/s) for ${fan.seconds} s`,
+      await run(fan),
+    );
+  } finally {
+    if (saved === undefined) delete process.env.NATS_URL;
+    else process.env.NATS_URL = saved;
+    await server.stop();
+  }
+}
+
 const only = [...args].find((a) => a.startsWith("--only="))?.slice("--only=".length);
 
 console.log(`# SFN Channel benchmarks`);
@@ -110,3 +189,4 @@ console.log(
 if (!only || only === "core") await core();
 if (!only || only === "ws") await ws();
 if (!only || only === "sse") await sse();
+if (!only || only === "nats") await natsSection();

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   if (role === "sub") {
     const rx = new Receiver();
     const { sub, address: addr } = await system.subscriber(TOPIC, (b) => rx.onPayload(b));
-    process.on("message", async (m: { cmd: string; latency?: boolean }) => {
+    process.on("message", async (m: { cmd: string; latency?: boolean; all?: boolean }) => {
       if (m.cmd === "reset") {
         rx.reset();
         rx.recordLatency = Boolean(m.latency);
@@ -28,6 +28,8 @@ async function main(): Promise<void> {
           lastAt: rx.lastAt,
           p50: percentile(rx.latencies, 50),
           p99: percentile(rx.latencies, 99),
+          // Every latency, when asked: percentiles over several subscribers need them all.
+          latencies: m.all ? rx.latencies : undefined,
           rss: process.memoryUsage().rss,
         });
       } else if (m.cmd === "close") {
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
         (i) => i % 50_000 === 0 && sample(),
       );
       await pub.flush();
+      sample();
       send({ type: "done", startAt, endAt: nowMicros(), maxRss });
     } else if (m.cmd === "rate") {
       const startAt = await paced(

@@ -2,7 +2,10 @@ import { once } from "node:events";
 import { MessageChannel } from "@sfn/channel-core";
 import type { System } from "./types.js";
 
-/** SFN Channel: the subscriber listens, the publisher dials it (a direct link, no broker). */
+/**
+ * SFN Channel: each subscriber listens, the publisher dials them (direct links, no broker);
+ * `address` is one URL, or several joined with commas (fan-out).
+ */
 export const sfn: System = makeSfn(false);
 
 /**
@@ -15,14 +18,14 @@ function makeSfn(volatile: boolean): System {
   return {
     name: volatile ? "sfn-channel, volatile (no window)" : "sfn-channel",
     async subscriber(topic, onPayload) {
-      const ch = new MessageChannel({ id: "bench-sub" });
+      const ch = new MessageChannel({ id: `bench-sub-${process.pid}` });
       ch.subscribe(topic, (data) => onPayload(data as Uint8Array));
       const { url } = await ch.listen({ port: 0 });
       return { sub: { close: () => ch.close({ drainTimeout: 0 }) }, address: url };
     },
     async publisher(topic, address) {
       const ch = new MessageChannel({ id: "bench-pub" });
-      await ch.connect(address as string);
+      for (const url of (address as string).split(",")) await ch.connect(url);
       let refused: Buffer | undefined;
       return {
         publish: (payload) => {
@@ -37,7 +40,7 @@ function makeSfn(volatile: boolean): System {
           refused = undefined;
         },
         flush: async () => {
-          while ((ch.peers()[0]?.pendingMessages ?? 0) > 0) await new Promise((r) => setTimeout(r, 2));
+          while (ch.peers().some((p) => p.pendingMessages > 0)) await new Promise((r) => setTimeout(r, 2));
         },
         close: () => ch.close(),
       };
