@@ -397,8 +397,13 @@ export class Durable {
     const pub = m.headers?.get(PUBLISHER_HEADER);
     const seq = Number(m.headers?.get(SEQUENCE_HEADER));
     if (!pub || !Number.isSafeInteger(seq) || seq < 1) {
-      // Not from a durable SFN publisher (a plain publish on the subject): delivered as it comes.
-      this.deliver(m);
+      // A volatile publish, or a plain one on the subject: delivered as it comes (not its own).
+      if (m.headers?.get("Sfn-From") !== this.host.id) this.deliver(m);
+      m.ack();
+      return;
+    }
+    if (pub === this.host.instance) {
+      // Its own message: the channel already delivered it locally (JetStream has no noEcho).
       m.ack();
       return;
     }

@@ -1,10 +1,19 @@
 import { once } from "node:events";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { MessageChannel, type DropInfo } from "@sfn/channel-core";
 import { encodeMessageBody } from "@sfn/channel-core/internal";
 import { startNatsServer, until, type NatsServer } from "@sfn/test-utils";
-import { PUBLISHER_HEADER, SEQUENCE_HEADER, nats, type NatsDurableOptions, type NatsRouterOptions } from "../src/index.js";
+import {
+  PUBLISHER_HEADER,
+  SEQUENCE_HEADER,
+  SubjectSpace,
+  durableConsumerConfig,
+  durableStreamConfig,
+  nats,
+  type NatsDurableOptions,
+  type NatsRouterOptions,
+} from "../src/index.js";
 
 // Durable mode against a real JetStream server: stored, acknowledged after the listener ran,
 // resumed across a subscriber's absence, once and in order per publisher, limits reported.
@@ -159,4 +168,58 @@ it("reports what a service that stayed away past resumeTimeout missed as peer-go
   for (let i = 0; i < 20; i++) pub.publish("t", i);
   await until(() => drops.length > 0, 20_000, "the peer-gone report");
   expect(drops).toEqual([{ peer: "sub", count: 20, reason: "peer-gone" }]);
+});
+
+it("sets up stream and consumers safely when 20 services start at once", async () => {
+  const namespace = space();
+  const services = Array.from({ length: 20 }, (_, i) => make(`svc-${i}`, namespace));
+  const got = services.map(() => [] as unknown[]);
+  services.forEach((s, i) => s.subscribe("hello", (m) => got[i]!.push(m)));
+  await Promise.all(services.map((s) => s.ready()));
+  services[0]!.publish("hello", "world");
+  // The publisher's own listener gets it locally; every other service through its consumer.
+  await until(() => got.every((g) => g.length === 1), 20_000, "delivery to all 20");
+  expect(got.flat()).toEqual(Array(20).fill("world"));
+});
+
+it("binds to a stream and consumers that operators pre-created (setup: existing), and refuses when they are missing", async () => {
+  const namespace = space();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const jsm = await jetstreamManager(nc);
+  const ns = new SubjectSpace(namespace);
+  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.add(stream);
+  await jsm.consumers.add(stream.name, durableConsumerConfig(ns, "sub", {}));
+  const pub = make("pub", namespace, { setup: "existing" });
+  const sub = make("sub", namespace, { setup: "existing" });
+  const got: unknown[] = [];
+  sub.subscribe("t", (m) => got.push(m));
+  await Promise.all([pub.ready(), sub.ready()]);
+  pub.publish("t", 1);
+  await until(() => got.length === 1, 20_000, "delivery");
+  const stranger = make("stranger", namespace, { setup: "existing" });
+  stranger.subscribe("t", () => {});
+  await expect(stranger.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("does not exist") });
+});
+
+it("delivers volatile publishes in durable mode too, and a service's own messages only locally", async () => {
+  const namespace = space();
+  const a = make("a", namespace);
+  const b = make("b", namespace);
+  const gotA: unknown[] = [];
+  const gotB: unknown[] = [];
+  a.subscribe("t", (m) => gotA.push(m));
+  b.subscribe("t", (m) => gotB.push(m));
+  await Promise.all([a.ready(), b.ready()]);
+  a.publish("t", "v", { volatile: true });
+  a.publish("t", "d");
+  await until(() => gotB.length === 2, 20_000, "delivery to b");
+  // b's own publish comes back to b through its consumer after a's two: a sees it, b only once.
+  b.publish("t", "from b");
+  await until(() => gotA.length === 3, 20_000, "delivery to a");
+  b.publish("t", "last");
+  await until(() => gotA.length === 4, 20_000, "the last one at a");
+  expect(gotA).toEqual(["v", "d", "from b", "last"]);
+  expect(gotB).toEqual(["v", "d", "from b", "last"]);
 });
