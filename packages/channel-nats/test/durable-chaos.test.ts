@@ -20,6 +20,9 @@ const NODE_KILLS = 5;
 const SUBSCRIBER_KILLS = 2;
 const durable: NatsDurableOptions = { replicas: 3, ackWait: 2000, publishTimeout: 2000, maxAckPending: 1000 };
 const namespace = "chaos";
+// The stream (and each publisher's queue) must hold the run's backlog: what a limit discards is
+// reported, not delivered (the durable test checks that).
+const window = { maxMessages: Math.max(65_536, 2 * TOTAL), maxBytes: 1024 * 1024 * 1024 };
 
 jest.setTimeout(Math.max(300_000, (TOTAL / RATE) * 1000 * 6 + 240_000));
 
@@ -45,7 +48,7 @@ const outFile = (i: number) => join(dir, `sub-${i}.log`);
 function startSubscriber(i: number): Promise<ServiceProcess> {
   // Each subscriber starts on another node (the client fails over to the others).
   const urls = [...cluster.urls.slice(i % 3), ...cluster.urls.slice(0, i % 3)].join(",");
-  return spawnService(fixture, [`sub-${i}`, urls, namespace, outFile(i), JSON.stringify(durable)]);
+  return spawnService(fixture, [`sub-${i}`, urls, namespace, outFile(i), JSON.stringify(durable), JSON.stringify(window)]);
 }
 
 interface Read {
@@ -84,7 +87,7 @@ it(`${TOTAL} messages at ${RATE}/s, 2 publishers, 3 subscribers, R3 stream: ${NO
     const urls = p === 0 ? cluster.urls : [...cluster.urls].reverse();
     const ch = new MessageChannel({
       id: `pub-${p}`,
-      router: nats({ servers: urls, namespace, durable, reconnectTimeWait: 100, heartbeat: { interval: 250 } }),
+      router: nats({ servers: urls, namespace, durable, window, reconnectTimeWait: 100, heartbeat: { interval: 250 } }),
     });
     ch.on("error", () => {});
     ch.on("drop", (d) => drops.push(d));
