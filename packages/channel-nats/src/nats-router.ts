@@ -415,7 +415,7 @@ export class NatsRouter implements Router {
         direction: "outbound",
         url: undefined,
         subscriptions: p.roles.length,
-        pendingMessages: this.window.pendingMessages,
+        pendingMessages: this.window.pendingMessages + (this.durable?.pendingMessages ?? 0),
         pendingBytes: this.window.pendingBytes,
         sent: s?.sent ?? 0,
         received: s?.received ?? 0,
