@@ -23,14 +23,14 @@ import { decodeMessageBody, encodeMessageBody, type RoutePublishOptions, type Ro
 import createDebug from "debug";
 import { BrokerWindow, type BrokerWindowOptions, type OutboundMessage } from "./broker-window.js";
 import { answerClaim, claimId } from "./claim.js";
-import { FromHeaderReader } from "./from-header.js";
 import { Durable, type NatsDurableOptions } from "./durable.js";
 import { Presence, timerHost, type PresenceDownReason } from "./presence.js";
+import { FrameReader, frame, senderPrefix } from "./sender-frame.js";
 import { SubjectSpace } from "./subjects.js";
 
 const debug = createDebug("sfn:channel:nats");
 
-/** Header carrying the publishing service's id (NATS authorization is what vouches for it). */
+/** Header carrying the publishing service's id in durable mode (core NATS messages carry it in front of the body, see `sender-frame.ts`); NATS authorization is what vouches for it. */
 export const FROM_HEADER = "Sfn-From";
 /** Topic under which presence announcements are encoded (never published as a topic). */
 const PRESENCE_TOPIC = "$sfn.presence";
@@ -76,7 +76,8 @@ export interface NatsRouterOptions extends Omit<ConnectionOptions, "noEcho"> {
 }
 
 interface Outbound extends OutboundMessage {
-  headers: MsgHdrs;
+  /** Durable mode's volatile publishes only; core NATS messages carry no header block. */
+  headers: MsgHdrs | undefined;
 }
 
 interface PeerStats {
@@ -120,7 +121,8 @@ export class NatsRouter implements Router {
   private readonly subs = new Map<string, Subscription>();
   private readonly stats = new Map<string, PeerStats>();
   private fromHeaders: MsgHdrs | undefined;
-  private readonly fromReader = new FromHeaderReader(FROM_HEADER);
+  private readonly frames = new FrameReader();
+  private prefix: Buffer = Buffer.alloc(0);
   private headerBytes = 0;
   private maxPayload = Infinity;
   private starting: Promise<void> | undefined;
@@ -157,6 +159,7 @@ export class NatsRouter implements Router {
     const h = natsHeaders();
     h.set(FROM_HEADER, host.id);
     this.fromHeaders = h;
+    this.prefix = senderPrefix(host.id);
     // NATS counts headers against max_payload; this is their wire form ("NATS/1.0", one line each, a blank line).
     this.headerBytes = Buffer.byteLength(`NATS/1.0\r\n${FROM_HEADER}: ${host.id}\r\n\r\n`);
     this.presence = new Presence(
@@ -291,7 +294,9 @@ export class NatsRouter implements Router {
     const subject = this.space.pattern(pattern);
     // NATS delivers a message once per matching subscription of a connection: each subscription
     // delivers to its own pattern's listeners only, which is exactly what the channel does.
-    this.subs.set(pattern, this.nc.subscribe(subject, { callback: (err, msg) => void (err || this.onMessage(msg, pattern)) }));
+    // A subscription without wildcards receives its own subject only: no need to decode it.
+    const exact = !pattern.includes("*") && !pattern.includes(">");
+    this.subs.set(pattern, this.nc.subscribe(subject, { callback: (err, msg) => void (err || this.onMessage(msg, pattern, exact)) }));
   }
 
   /** Roles are the exact `$sfn.` topics this service listens on (`$sfn.ws.op` for a WebSocket front end, ...). */
@@ -309,24 +314,28 @@ export class NatsRouter implements Router {
   checkPayload(topic: string, body: Buffer): void {
     // Also refuses a topic that cannot be a subject (too long) before any side effect.
     this.space.topic(topic);
-    const size = body.length + this.headerBytes + (this.durable?.headerBytes ?? 0);
+    const size = body.length + (this.durable ? this.headerBytes + this.durable.headerBytes : this.prefix.length);
     if (size > this.maxPayload) {
       throw new PayloadError(`message on "${topic}" is ${size} bytes, over the NATS server's max_payload (${this.maxPayload})`);
     }
   }
 
   publish(topic: string, body: Buffer, options: RoutePublishOptions): boolean {
-    const headers = this.fromHeaders as MsgHdrs;
     const send = { volatile: options.volatile };
     if (this.durable && !options.to && !topic.startsWith(RESERVED_PREFIX)) {
       if (!options.volatile) return this.durable.publish(topic, body, ANY_SUBSCRIBER);
       // Volatile: onto the stream as it is, no acknowledgement awaited, no order or dedup headers.
       const subject = this.durable.subject(topic);
-      return this.window.publish({ subject, payload: body, headerBytes: this.headerBytes, headers, label: ANY_SUBSCRIBER }, send);
+      return this.window.publish(
+        { subject, payload: body, headerBytes: this.headerBytes, headers: this.fromHeaders, label: ANY_SUBSCRIBER },
+        send,
+      );
     }
+    // Core NATS: the sender id goes in front of the body, encoded once per publish, and no header block.
+    const payload = frame(this.prefix, body);
     if (!options.to) {
       return this.window.publish(
-        { subject: this.space.topic(topic), payload: body, headerBytes: this.headerBytes, headers, label: ANY_SUBSCRIBER },
+        { subject: this.space.topic(topic), payload, headerBytes: 0, headers: undefined, label: ANY_SUBSCRIBER },
         send,
       );
     }
@@ -337,7 +346,7 @@ export class NatsRouter implements Router {
         continue;
       }
       this.count(id).sent++;
-      if (!this.window.publish({ subject: this.space.inbox(id), payload: body, headerBytes: this.headerBytes, headers, label: id }, send)) {
+      if (!this.window.publish({ subject: this.space.inbox(id), payload, headerBytes: 0, headers: undefined, label: id }, send)) {
         ok = false;
       }
     }
@@ -346,7 +355,8 @@ export class NatsRouter implements Router {
 
   private write(m: Outbound): void {
     try {
-      this.nc?.publish(m.subject, m.payload, { headers: m.headers });
+      if (m.headers) this.nc?.publish(m.subject, m.payload, { headers: m.headers });
+      else this.nc?.publish(m.subject, m.payload);
     } catch (error) {
       // Only possible for what waited while away: the server it came back to allows less.
       debug("%s: could not publish on %s: %s", this.host.id, m.subject, (error as Error).message);
@@ -354,11 +364,9 @@ export class NatsRouter implements Router {
     }
   }
 
-  private onMessage(msg: Msg, pattern: string): void {
+  private onMessage(msg: Msg, pattern: string, exact: boolean): void {
     const message = this.read(msg);
     if (!message) return;
-    // A subscription without wildcards receives its own subject only: no need to decode it.
-    const exact = !pattern.includes("*") && !pattern.includes(">");
     if ((exact ? pattern : this.space.topicOf(msg.subject)) !== message.topic) {
       this.host.report(new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} names another topic; dropped`));
       return;
@@ -382,15 +390,13 @@ export class NatsRouter implements Router {
   }
 
   private read(msg: Msg): { topic: string; data: unknown; from: string } | undefined {
-    const from = this.fromReader.read(msg);
-    if (!from) {
-      this.host.report(
-        new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} carries no ${FROM_HEADER} header; dropped`),
-      );
+    const { from, body, error } = this.frames.read(msg.data);
+    if (error !== undefined) {
+      this.host.report(new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} ${error}; dropped`));
       return undefined;
     }
     try {
-      const { topic, data } = decodeMessageBody(msg.data);
+      const { topic, data } = decodeMessageBody(body);
       this.count(from).received++;
       return { topic, data, from };
     } catch (error) {

@@ -1,7 +1,9 @@
 import { type DropInfo, ErrorCode, MessageChannel } from "@sfn/channel-core";
 import { encodeMessageBody } from "@sfn/channel-core/internal";
 import { nextEvent, startNatsCluster, startNatsServer, until, withTimeout, type NatsCluster, type NatsServer } from "@sfn/test-utils";
+import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { FROM_HEADER, nats, type NatsRouterOptions } from "../src/index.js";
+import { senderPrefix } from "../src/sender-frame.js";
 
 // NatsRouter behaviour beyond the shared conformance suite: the id claim, max_payload, the
 // window while the broker is away, and presence-driven link events. Real nats-servers on free ports.
@@ -47,15 +49,14 @@ describe("NatsRouter", () => {
     expect(got).toEqual(["here"]);
   });
 
-  it("a payload over the server's max_payload (headers included) throws ERR_PAYLOAD before any side effect; one at the limit goes", async () => {
+  it("a payload over the server's max_payload (sender frame included) throws ERR_PAYLOAD before any side effect; one at the limit goes", async () => {
     const namespace = `payload-${++namespaces}`;
     const a = channel("pub", { servers: server.url, namespace });
     const b = channel("sub", { servers: server.url, namespace });
     await Promise.all([a.ready(), b.ready()]);
     const max = (await server.monitor<{ max_payload: number }>("varz")).max_payload;
-    const headerBytes = Buffer.byteLength(`NATS/1.0\r\n${FROM_HEADER}: pub\r\n\r\n`);
-    // The largest Buffer payload whose body plus headers is exactly max_payload.
-    const fits = max - headerBytes - (encodeMessageBody("big", Buffer.alloc(70_000)).length - 70_000);
+    // The largest Buffer payload whose body plus sender frame is exactly max_payload.
+    const fits = max - senderPrefix("pub").length - (encodeMessageBody("big", Buffer.alloc(70_000)).length - 70_000);
     const atA: number[] = [];
     const atB: number[] = [];
     a.subscribe("big", (d) => void atA.push((d as Buffer).length));
@@ -69,6 +70,74 @@ describe("NatsRouter", () => {
       return atB.length > 0;
     });
     expect(atB[0]).toBe(fits);
+  });
+
+  it("core NATS messages carry no header block: the sender id is framed in front of the body, for topics and { to }", async () => {
+    const namespace = `lean-${++namespaces}`;
+    const pub = channel("pub-1", { servers: server.url, namespace });
+    const sub = channel("sub-1", { servers: server.url, namespace });
+    const got: [unknown, string][] = [];
+    sub.subscribe("lean", (d, meta) => void got.push([d, meta.from]));
+    const raw = await connect({ servers: server.url });
+    try {
+      const seen: { headers: boolean; head: string }[] = [];
+      raw.subscribe(`sfn.${namespace}.>`, {
+        callback: (_err, msg) => {
+          if (!msg.subject.endsWith("_presence"))
+            seen.push({ headers: msg.headers !== undefined, head: Buffer.from(msg.data.subarray(0, 8)).toString("hex") });
+        },
+      });
+      await raw.flush();
+      await Promise.all([pub.ready(), sub.ready()]);
+      await until(() => pub.peers().some((p) => p.id === "sub-1"));
+      await until(() => {
+        if (got.length === 0) pub.publish("lean", "x");
+        return got.length > 0;
+      });
+      pub.publish("lean", "y", { to: "sub-1" });
+      await until(() => got.some(([d]) => d === "y"));
+      expect(got.every(([, from]) => from === "pub-1")).toBe(true);
+      await until(() => seen.length >= 2);
+      // 0xc1, the id's length (5, big-endian), "pub-1"
+      for (const m of seen) expect(m).toEqual({ headers: false, head: `c10005${Buffer.from("pub-1").toString("hex")}`.slice(0, 16) });
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it("a malformed or old-format message from the network is reported as ERR_MALFORMED_FRAME and harms nothing; the next good one is delivered", async () => {
+    const namespace = `bad-${++namespaces}`;
+    const sub = channel("sub", { servers: server.url, namespace });
+    const pub = channel("pub", { servers: server.url, namespace });
+    const errors: { code?: string; message: string }[] = [];
+    sub.on("error", (e) => void errors.push(e));
+    const got: unknown[] = [];
+    sub.subscribe("m", (d) => void got.push(d));
+    await Promise.all([sub.ready(), pub.ready()]);
+    const raw = await connect({ servers: server.url });
+    try {
+      const subject = `sfn.${namespace}.t.m`;
+      const oldHeaders = natsHeaders();
+      oldHeaders.set(FROM_HEADER, "old");
+      // The previous format (Sfn-From header, bare body), a cut frame, a frame with a bad body, an empty message.
+      raw.publish(subject, encodeMessageBody("m", "old"), { headers: oldHeaders });
+      raw.publish(subject, Buffer.from([0xc1, 0x00, 0x09, 0x61]));
+      raw.publish(subject, Buffer.concat([senderPrefix("evil"), Buffer.from([0xff, 0xff])]));
+      raw.publish(subject, new Uint8Array(0));
+      raw.publish(`sfn.${namespace}._inbox.sub`, Buffer.from([0xc1, 0x00, 0x00]));
+      await raw.flush();
+      await until(() => errors.length >= 5);
+      expect(errors.every((e) => e.code === ErrorCode.MALFORMED_FRAME)).toBe(true);
+      expect(errors[0]?.message).toMatch(/older @sfn\/channel-nats/);
+      expect(got).toEqual([]);
+      await until(() => {
+        if (got.length === 0) pub.publish("m", "good");
+        return got.length > 0;
+      });
+      expect(got[0]).toBe("good");
+    } finally {
+      await raw.close();
+    }
   });
 
   it("keeps what is published while the broker is away, returns false past half the window, drops past it, and flushes in order", async () => {

@@ -3,6 +3,7 @@ import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../e
 import {
   createDecoder,
   decodeFrames,
+  decodeMessageBody,
   encodeControl,
   encodeMessageBody,
   encodePatternsBody,
@@ -273,5 +274,47 @@ describe("payload fast paths", () => {
     expect((frame as { data: unknown }).data).toEqual(value);
     const reference = Buffer.concat([Buffer.from([0xa1, 0x74]), packValueForTest(value)]);
     expect(hex(body)).toBe(hex(reference));
+  });
+});
+
+describe("decodeMessageBody: Buffer payload bodies (str topic, then bin)", () => {
+  const reference = (body: Uint8Array): unknown[] => createDecoder().unpackMultiple(body) as unknown[];
+
+  it("decodes exactly what msgpackr decodes, the data a view of the body, for every str and bin header size", () => {
+    const topics = ["a", "orders.created", "t".repeat(31), "t".repeat(32), "ü.ß.€", "x".repeat(255)];
+    for (const topic of topics) {
+      for (const n of [0, 1, 255, 256, 65_535, 65_536]) {
+        const payload = Buffer.alloc(n, 0x5a);
+        // At an offset inside a larger buffer, as a message read from a socket is.
+        const body = Buffer.concat([Buffer.from([1, 2, 3]), encodeMessageBody(topic, payload)]).subarray(3);
+        const { topic: t, data } = decodeMessageBody(body);
+        const [rt, rd] = reference(body);
+        expect(t).toBe(rt);
+        expect(t).toBe(topic);
+        expect(Buffer.isBuffer(data)).toBe(true);
+        expect((data as Buffer).equals(rd as Buffer)).toBe(true);
+        expect((data as Buffer).buffer).toBe(body.buffer);
+        // A plain Uint8Array body gives a Uint8Array, as msgpackr does.
+        const plain = decodeMessageBody(new Uint8Array(body)).data;
+        expect(plain).toBeInstanceOf(Uint8Array);
+        expect(Buffer.isBuffer(plain)).toBe(false);
+      }
+    }
+  });
+
+  it("near misses (a byte too many or too few, an empty topic, a str16 topic) go through the guarded decoder", () => {
+    const good = encodeMessageBody("t.x", Buffer.from([1, 2, 3]));
+    const malformed = [
+      Buffer.concat([good, Buffer.from([0])]), // a third value
+      good.subarray(0, good.length - 1), // cut
+      Buffer.from([0xa0, 0xc4, 0x01, 0x07]), // empty topic
+      Buffer.from([0xd9, 0x00, 0xc4, 0x00]), // empty str8 topic
+      Buffer.from([0xa3, 0x61, 0x62]), // cut topic
+    ];
+    for (const body of malformed) {
+      expect(() => decodeMessageBody(body)).toThrow(expect.objectContaining({ code: ErrorCode.MALFORMED_FRAME }));
+    }
+    const str16 = Buffer.concat([Buffer.from([0xda, 0x01, 0x00]), Buffer.alloc(256, 0x61), Buffer.from([0xc4, 0x01, 0x09])]);
+    expect(decodeMessageBody(str16)).toEqual({ topic: "a".repeat(256), data: Buffer.from([9]) });
   });
 });

@@ -354,6 +354,8 @@ let bodyDecoder: Unpackr | undefined;
  */
 export function decodeMessageBody(body: Uint8Array, limits: ValueLimits = DEFAULT_VALUE_LIMITS): MessageBody {
   if (body.length === 0) throw malformed("empty message body");
+  const binary = binaryMessageBody(body);
+  if (binary) return binary;
   let values: unknown[];
   try {
     checkValues(body, limits);
@@ -368,6 +370,48 @@ export function decodeMessageBody(body: Uint8Array, limits: ValueLimits = DEFAUL
     throw malformed("message body has the wrong shape");
   }
   return { topic, data };
+}
+
+/**
+ * The body a `Buffer` payload makes (`encodeMessageBody`'s fast path): a str topic, then a bin
+ * that ends exactly where the body ends. Read directly, as msgpackr would (the data a view of
+ * `body`): a str and a bin carry no extension, record or nesting, so the value guard has nothing
+ * to refuse in them. Any other shape: undefined, and the guarded decoder runs.
+ */
+function binaryMessageBody(body: Uint8Array): MessageBody | undefined {
+  const first = body[0] as number;
+  let at: number;
+  let topicEnd: number;
+  if (first >= 0xa1 && first <= 0xbf) {
+    at = 1;
+    topicEnd = 1 + (first & 0x1f);
+  } else if (first === 0xd9 && body.length > 2) {
+    at = 2;
+    topicEnd = 2 + (body[1] as number);
+  } else return undefined;
+  if (topicEnd + 2 > body.length) return undefined;
+  const mark = body[topicEnd];
+  let start: number;
+  let size: number;
+  if (mark === 0xc4) {
+    start = topicEnd + 2;
+    size = body[topicEnd + 1] as number;
+  } else if (mark === 0xc5 && topicEnd + 3 <= body.length) {
+    start = topicEnd + 3;
+    size = ((body[topicEnd + 1] as number) << 8) | (body[topicEnd + 2] as number);
+  } else if (mark === 0xc6 && topicEnd + 5 <= body.length) {
+    start = topicEnd + 5;
+    size =
+      (body[topicEnd + 1] as number) * 0x1000000 +
+      (body[topicEnd + 2] as number) * 0x10000 +
+      (body[topicEnd + 3] as number) * 0x100 +
+      (body[topicEnd + 4] as number);
+  } else return undefined;
+  if (start + size !== body.length) return undefined;
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length);
+  const topic = bytes.toString("utf8", at, topicEnd);
+  if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) return undefined;
+  return { topic, data: body.subarray(start) };
 }
 
 /** Decodes every frame of one WebSocket message; any invalid byte fails the whole message. */
