@@ -95,8 +95,12 @@ interface Pending {
 }
 
 interface PublisherState {
+  /** Last time a message of this publisher arrived (ms). */
+  seen: number;
   next: number;
   held: Map<number, JsMsg>;
+  /** Sequences given up on after gapTimeout (bounded): handed over late if they still come. */
+  skipped: Set<number>;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -359,7 +363,7 @@ export class Durable {
         debug("%s: publish %d not acknowledged: %s", this.host.id, p.seq, (error as Error).message);
         if (this.closed) return;
         // Send again, in order, everything not acknowledged yet; Nats-Msg-Id keeps it to one copy.
-        p.state = "queued";
+        if (p.state === "sent") p.state = "queued";
         this.scheduleRetry();
       },
     );
@@ -408,9 +412,15 @@ export class Durable {
       return;
     }
     let state = this.publishers.get(pub);
-    if (!state) this.publishers.set(pub, (state = { next: seq, held: new Map(), timer: undefined }));
+    if (!state) {
+      this.forgetIdlePublishers();
+      this.publishers.set(pub, (state = { next: seq, held: new Map(), timer: undefined, seen: 0, skipped: new Set() }));
+    }
+    state.seen = Date.now();
     if (seq < state.next) {
-      // Delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
+      // Skipped after gapTimeout and come after all: late, but not lost.
+      if (state.skipped.delete(seq)) this.deliver(m);
+      // Otherwise delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
       m.ack();
       return;
     }
@@ -442,6 +452,13 @@ export class Durable {
     void pub;
   }
 
+  /** Publisher instances come and go (every restart is a new one): keep the state of the last 1024. */
+  private forgetIdlePublishers(): void {
+    if (this.publishers.size < 1024) return;
+    const idle = [...this.publishers].filter(([, st]) => st.held.size === 0).sort((a, b) => a[1].seen - b[1].seen);
+    for (const [pub] of idle.slice(0, idle.length - 512)) this.publishers.delete(pub);
+  }
+
   /** The missing messages never came (the publisher died before its retry got through): go on. */
   private skipGap(pub: string): void {
     const state = this.publishers.get(pub);
@@ -450,6 +467,7 @@ export class Durable {
     if (state.held.size === 0) return;
     const next = Math.min(...state.held.keys());
     debug("%s: messages %d..%d of %s never arrived; going on", this.host.id, state.next, next - 1, pub);
+    for (let s = state.next; s < next && state.skipped.size < 10_000; s++) state.skipped.add(s);
     state.next = next;
     this.release(pub, state);
   }
