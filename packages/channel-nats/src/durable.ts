@@ -234,13 +234,18 @@ export class Durable {
         `durable mode needs nats-server ${MIN_JETSTREAM_VERSION} or later with JetStream; the server is ${version ?? "unknown"}`,
       );
     }
-    try {
-      this.jsm = await jetstreamManager(nc, { timeout: this.publishTimeout });
-    } catch (error) {
-      throw new NatsDurableError(`durable mode needs JetStream, which the NATS server (${version}) does not offer (start it with -js)`, {
-        cause: error,
-      });
-    }
+    await this.retrying("reach JetStream", async () => {
+      try {
+        this.jsm = await jetstreamManager(nc, { timeout: this.publishTimeout });
+      } catch (error) {
+        // No responders on the JetStream API: not enabled. Anything else (a cluster still
+        // electing its meta leader) is worth another try.
+        if ((error as Error).name !== "JetStreamNotEnabled") throw error;
+        throw new NatsDurableError(`durable mode needs JetStream, which the NATS server (${version}) does not offer (start it with -js)`, {
+          cause: error,
+        });
+      }
+    });
     this.js = jetstream(nc, { timeout: this.publishTimeout });
     const config = durableStreamConfig(this.space, this.options, this.limits);
     if ((this.options.setup ?? "create") === "create") {
@@ -590,7 +595,7 @@ export class Durable {
 
   private async retrying(what: string, step: () => Promise<void>): Promise<void> {
     // Right after a node restart or a leader election the JetStream API answers late or not at all.
-    const deadline = Date.now() + Math.max(10_000, this.publishTimeout * 2);
+    const deadline = Date.now() + Math.max(30_000, this.publishTimeout * 2);
     let pause = 100;
     for (;;) {
       try {
