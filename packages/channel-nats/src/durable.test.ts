@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy } from "@nats-io/jetstream";
 import { encodeMessageBody } from "@sfn/channel-core/internal";
+import { until } from "@sfn/test-utils";
 import { Durable, durableConsumerConfig, durableStreamConfig, versionAtLeast } from "./durable.js";
 import { SubjectSpace } from "./subjects.js";
 
@@ -139,6 +140,25 @@ describe("Durable consumer side: once and in order per publisher", () => {
     receive(msg("a", 2, 2));
     expect(got).toEqual([1, 3, 2]);
     void d.close();
+  });
+
+  it("reads what the server skipped from the stream by sequence (a 2.9 consumer failover losing it); reports what is gone", async () => {
+    const { d, got, drops, receive } = consumer(400); // checks skipped stream sequences after 100 ms
+    const two = msg("a", 2, "two", 2); // stream seq 2: still in the stream
+    (d as unknown as { jsm: unknown }).jsm = {
+      streams: {
+        info: async () => ({ state: { first_seq: 1 } }),
+        // Stream seq 3 is gone (deleted by a limit between the two calls): null.
+        getMessage: async (_stream: string, { seq }: { seq: number }) =>
+          seq === 2 ? { subject: two.subject, data: two.data, header: two.headers, seq: 2 } : null,
+      },
+    };
+    receive(msg("a", 1, "one", 1));
+    receive(msg("a", 3, "three", 4)); // stream seqs 2 and 3 never delivered
+    await until(() => got.length === 3 && drops.length === 1, 5000, "the skipped message read from the stream");
+    expect(got).toEqual(["one", "two", "three"]);
+    expect(drops).toEqual([["*", 1, "window-full"]]);
+    await d.close();
   });
 
   it("does not hand a service its own messages (the channel delivered them locally)", () => {

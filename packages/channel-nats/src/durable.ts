@@ -12,6 +12,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type StoredMsg,
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
@@ -111,6 +112,17 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 const ms = (n: number): number => Math.round(n * 1_000_000);
+
+/** A message read from the stream by sequence, handled like a delivery (nothing to acknowledge). */
+function storedAsJsMsg(sm: StoredMsg): JsMsg {
+  return {
+    subject: sm.subject,
+    data: sm.data,
+    headers: sm.header,
+    info: { streamSequence: sm.seq } as JsMsg["info"],
+    ack: () => {},
+  } as unknown as JsMsg;
+}
 
 /** Compares dotted versions ("2.9.10" vs "2.9.0"). */
 export function versionAtLeast(version: string | undefined, min: string): boolean {
@@ -284,10 +296,14 @@ export class Durable {
             return;
           }
           // What the previous instance was handed and did not acknowledge would come back only
-          // after ackWait, behind newer messages: start the consumer again at its ack floor, so
-          // everything comes in stream order (what was acknowledged above the floor comes again
-          // and is recognised per publisher only within one instance: see the README).
-          restartAt = info.ack_floor.stream_seq + 1;
+          // after ackWait, behind newer messages: start the consumer again before its ack floor,
+          // so everything comes in stream order. maxAckPending before it: on 2.9 a consumer
+          // leader failover can lose the record of messages in flight, which then count as
+          // acknowledged; the instance that crashed may not have read them from the stream yet.
+          // What comes again was handed to the crashed instance's listeners: at least once
+          // across a crash (README).
+          const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
+          restartAt = Math.max(first, 1, info.ack_floor.stream_seq + 1 - (config.max_ack_pending ?? 1000));
           await this.jsm!.consumers.delete(this.streamName, name);
         } catch (error) {
           if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
@@ -485,7 +501,7 @@ export class Durable {
         this.missingTimer = undefined;
         void this.checkMissing();
       },
-      Math.min(this.gapTimeout, 1000),
+      Math.min(1000, this.gapTimeout / 4),
     );
   }
 
@@ -499,6 +515,19 @@ export class Durable {
           this.missing.delete(s);
           gone++;
         }
+      }
+      // Still in the stream: the server should hand them over again after ackWait, but on 2.9 a
+      // consumer leader failover can lose the record of messages in flight: read them from the
+      // stream (a redelivery after all is recognised per publisher and not handed over twice).
+      const wanted = [...this.missing].sort((a, b) => a - b).slice(0, 256);
+      for (const seq of wanted) {
+        if (this.closed) return;
+        const sm = await this.jsm.streams.getMessage(this.streamName, { seq }).catch(() => undefined);
+        if (sm === undefined || !this.missing.has(seq)) continue;
+        this.missing.delete(seq);
+        if (sm === null) gone++;
+        // Volatile messages (no sequence) are at most once: not read again.
+        else if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
       }
       if (gone > 0) this.host.drop("*", gone, "window-full");
     } catch (error) {
