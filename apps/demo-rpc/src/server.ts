@@ -3,13 +3,11 @@
 // timer, and on request (the `demo.request` topic demo-web publishes when a button is pressed).
 // With DEMO_ROUTER=nats the same channel runs over NATS: no link to dial, demo-web is found
 // through presence.
-import { randomBytes } from "node:crypto";
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { MessageChannel } from "@sfn/channel-core";
 import { nats } from "@sfn/channel-nats";
 import { withSse } from "@sfn/channel-sse";
 import { withWs } from "@sfn/channel-ws";
+import { demoSecret } from "../../shared/demo-secret.mjs";
 
 const webUrl = process.env.DEMO_WEB_URL ?? `ws://127.0.0.1:${process.env.DEMO_WEB_PORT ?? 3000}/sfn-channel`;
 const tickMs = Number(process.env.DEMO_TICK_MS ?? 2000);
@@ -102,32 +100,3 @@ const stop = async (): Promise<void> => {
 };
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);
-
-/**
- * The secret both demo apps share: SFN_SECRET, or else 32 random bytes generated once into the
- * git-ignored `.sfn-demo-secret` at the repository root, which the other app then reads (a
- * hard link publishes the file atomically, so two apps starting at once agree on one secret).
- */
-function demoSecret(): string {
-  if (process.env.SFN_SECRET) return process.env.SFN_SECRET;
-  const file = fileURLToPath(new URL("../../../.sfn-demo-secret", import.meta.url));
-  const read = (): string | undefined => {
-    try {
-      return readFileSync(file, "utf8").trim() || undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const existing = read();
-  if (existing) return existing;
-  const tmp = `${file}.${process.pid}`;
-  writeFileSync(tmp, randomBytes(32).toString("base64url"), { mode: 0o600 });
-  try {
-    linkSync(tmp, file);
-  } catch {
-    // The other app was first: use its secret.
-  } finally {
-    unlinkSync(tmp);
-  }
-  return read() ?? "";
-}

@@ -1,15 +1,14 @@
 // demo-web: an HTTP server with Socket.IO and an SSE endpoint, serving one page. demo-rpc,
 // which holds no browser connection, reaches this page's WebSocket and SSE clients through it:
 // over a direct SFN link (the mesh, by default), or over NATS with DEMO_ROUTER=nats.
-import { randomBytes } from "node:crypto";
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { fileURLToPath } from "node:url";
 import { Server } from "socket.io";
 import { MessageChannel, type PeerInfo } from "@sfn/channel-core";
 import { nats } from "@sfn/channel-nats";
 import { withSse } from "@sfn/channel-sse";
 import { withWs } from "@sfn/channel-ws";
+import { demoSecret } from "../../shared/demo-secret.mjs";
 
 const port = Number(process.env.DEMO_WEB_PORT ?? 3000);
 const host = process.env.DEMO_WEB_HOST ?? "127.0.0.1";
@@ -158,32 +157,3 @@ const stop = async (): Promise<void> => {
 };
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);
-
-/**
- * The secret both demo apps share: SFN_SECRET, or else 32 random bytes generated once into the
- * git-ignored `.sfn-demo-secret` at the repository root, which the other app then reads (a
- * hard link publishes the file atomically, so two apps starting at once agree on one secret).
- */
-function demoSecret(): string {
-  if (process.env.SFN_SECRET) return process.env.SFN_SECRET;
-  const file = fileURLToPath(new URL("../../../.sfn-demo-secret", import.meta.url));
-  const read = (): string | undefined => {
-    try {
-      return readFileSync(file, "utf8").trim() || undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const existing = read();
-  if (existing) return existing;
-  const tmp = `${file}.${process.pid}`;
-  writeFileSync(tmp, randomBytes(32).toString("base64url"), { mode: 0o600 });
-  try {
-    linkSync(tmp, file);
-  } catch {
-    // The other app was first: use its secret.
-  } finally {
-    unlinkSync(tmp);
-  }
-  return read() ?? "";
-}

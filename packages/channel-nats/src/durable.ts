@@ -12,6 +12,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type StoredMsg,
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
@@ -95,8 +96,12 @@ interface Pending {
 }
 
 interface PublisherState {
+  /** Last time a message of this publisher arrived (ms). */
+  seen: number;
   next: number;
   held: Map<number, JsMsg>;
+  /** Sequences given up on after gapTimeout (bounded): handed over late if they still come. */
+  skipped: Set<number>;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -107,6 +112,17 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 const ms = (n: number): number => Math.round(n * 1_000_000);
+
+/** A message read from the stream by sequence, handled like a delivery (nothing to acknowledge). */
+function storedAsJsMsg(sm: StoredMsg): JsMsg {
+  return {
+    subject: sm.subject,
+    data: sm.data,
+    headers: sm.header,
+    info: { streamSequence: sm.seq } as JsMsg["info"],
+    ack: () => {},
+  } as unknown as JsMsg;
+}
 
 /** Compares dotted versions ("2.9.10" vs "2.9.0"). */
 export function versionAtLeast(version: string | undefined, min: string): boolean {
@@ -230,13 +246,18 @@ export class Durable {
         `durable mode needs nats-server ${MIN_JETSTREAM_VERSION} or later with JetStream; the server is ${version ?? "unknown"}`,
       );
     }
-    try {
-      this.jsm = await jetstreamManager(nc, { timeout: this.publishTimeout });
-    } catch (error) {
-      throw new NatsDurableError(`durable mode needs JetStream, which the NATS server (${version}) does not offer (start it with -js)`, {
-        cause: error,
-      });
-    }
+    await this.retrying("reach JetStream", async () => {
+      try {
+        this.jsm = await jetstreamManager(nc, { timeout: this.publishTimeout });
+      } catch (error) {
+        // No responders on the JetStream API: not enabled. Anything else (a cluster still
+        // electing its meta leader) is worth another try.
+        if ((error as Error).name !== "JetStreamNotEnabled") throw error;
+        throw new NatsDurableError(`durable mode needs JetStream, which the NATS server (${version}) does not offer (start it with -js)`, {
+          cause: error,
+        });
+      }
+    });
     this.js = jetstream(nc, { timeout: this.publishTimeout });
     const config = durableStreamConfig(this.space, this.options, this.limits);
     if ((this.options.setup ?? "create") === "create") {
@@ -275,10 +296,14 @@ export class Durable {
             return;
           }
           // What the previous instance was handed and did not acknowledge would come back only
-          // after ackWait, behind newer messages: start the consumer again at its ack floor, so
-          // everything comes in stream order (what was acknowledged above the floor comes again
-          // and is recognised per publisher only within one instance: see the README).
-          restartAt = info.ack_floor.stream_seq + 1;
+          // after ackWait, behind newer messages: start the consumer again before its ack floor,
+          // so everything comes in stream order. maxAckPending before it: on 2.9 a consumer
+          // leader failover can lose the record of messages in flight, which then count as
+          // acknowledged; the instance that crashed may not have read them from the stream yet.
+          // What comes again was handed to the crashed instance's listeners: at least once
+          // across a crash (README).
+          const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
+          restartAt = Math.max(first, 1, info.ack_floor.stream_seq + 1 - (config.max_ack_pending ?? 1000));
           await this.jsm!.consumers.delete(this.streamName, name);
         } catch (error) {
           if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
@@ -359,7 +384,7 @@ export class Durable {
         debug("%s: publish %d not acknowledged: %s", this.host.id, p.seq, (error as Error).message);
         if (this.closed) return;
         // Send again, in order, everything not acknowledged yet; Nats-Msg-Id keeps it to one copy.
-        p.state = "queued";
+        if (p.state === "sent") p.state = "queued";
         this.scheduleRetry();
       },
     );
@@ -408,9 +433,15 @@ export class Durable {
       return;
     }
     let state = this.publishers.get(pub);
-    if (!state) this.publishers.set(pub, (state = { next: seq, held: new Map(), timer: undefined }));
+    if (!state) {
+      this.forgetIdlePublishers();
+      this.publishers.set(pub, (state = { next: seq, held: new Map(), timer: undefined, seen: 0, skipped: new Set() }));
+    }
+    state.seen = Date.now();
     if (seq < state.next) {
-      // Delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
+      // Skipped after gapTimeout and come after all: late, but not lost.
+      if (state.skipped.delete(seq)) this.deliver(m);
+      // Otherwise delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
       m.ack();
       return;
     }
@@ -442,6 +473,13 @@ export class Durable {
     void pub;
   }
 
+  /** Publisher instances come and go (every restart is a new one): keep the state of the last 1024. */
+  private forgetIdlePublishers(): void {
+    if (this.publishers.size < 1024) return;
+    const idle = [...this.publishers].filter(([, st]) => st.held.size === 0).sort((a, b) => a[1].seen - b[1].seen);
+    for (const [pub] of idle.slice(0, idle.length - 512)) this.publishers.delete(pub);
+  }
+
   /** The missing messages never came (the publisher died before its retry got through): go on. */
   private skipGap(pub: string): void {
     const state = this.publishers.get(pub);
@@ -450,6 +488,7 @@ export class Durable {
     if (state.held.size === 0) return;
     const next = Math.min(...state.held.keys());
     debug("%s: messages %d..%d of %s never arrived; going on", this.host.id, state.next, next - 1, pub);
+    for (let s = state.next; s < next && state.skipped.size < 10_000; s++) state.skipped.add(s);
     state.next = next;
     this.release(pub, state);
   }
@@ -462,7 +501,7 @@ export class Durable {
         this.missingTimer = undefined;
         void this.checkMissing();
       },
-      Math.min(this.gapTimeout, 1000),
+      Math.min(1000, this.gapTimeout / 4),
     );
   }
 
@@ -476,6 +515,19 @@ export class Durable {
           this.missing.delete(s);
           gone++;
         }
+      }
+      // Still in the stream: the server should hand them over again after ackWait, but on 2.9 a
+      // consumer leader failover can lose the record of messages in flight: read them from the
+      // stream (a redelivery after all is recognised per publisher and not handed over twice).
+      const wanted = [...this.missing].sort((a, b) => a - b).slice(0, 256);
+      for (const seq of wanted) {
+        if (this.closed) return;
+        const sm = await this.jsm.streams.getMessage(this.streamName, { seq }).catch(() => undefined);
+        if (sm === undefined || !this.missing.has(seq)) continue;
+        this.missing.delete(seq);
+        if (sm === null) gone++;
+        // Volatile messages (no sequence) are at most once: not read again.
+        else if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
       }
       if (gone > 0) this.host.drop("*", gone, "window-full");
     } catch (error) {
@@ -572,7 +624,7 @@ export class Durable {
 
   private async retrying(what: string, step: () => Promise<void>): Promise<void> {
     // Right after a node restart or a leader election the JetStream API answers late or not at all.
-    const deadline = Date.now() + Math.max(10_000, this.publishTimeout * 2);
+    const deadline = Date.now() + Math.max(30_000, this.publishTimeout * 2);
     let pause = 100;
     for (;;) {
       try {

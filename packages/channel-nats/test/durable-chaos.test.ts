@@ -154,7 +154,7 @@ it(`${TOTAL} messages at ${RATE}/s, 2 publishers, 3 subscribers, R3 stream: ${NO
         expect(got).toEqual(expected); // exactly once
       else {
         // Only what was handed to the killed process again, after each restart.
-        expect(got.length - expected.length).toBeLessThanOrEqual(SUBSCRIBER_KILLS * (durable.maxAckPending ?? 1000));
+        expect(got.length - expected.length).toBeLessThanOrEqual(SUBSCRIBER_KILLS * 2 * (durable.maxAckPending ?? 1000));
       }
     }
   }
