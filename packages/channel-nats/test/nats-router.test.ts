@@ -83,7 +83,8 @@ describe("NatsRouter", () => {
       const seen: { headers: boolean; head: string }[] = [];
       raw.subscribe(`sfn.${namespace}.>`, {
         callback: (_err, msg) => {
-          if (!msg.subject.endsWith("_presence"))
+          // Presence and the id claims (a request with a reply subject) are not messages.
+          if (!msg.subject.endsWith("_presence") && !msg.reply)
             seen.push({ headers: msg.headers !== undefined, head: Buffer.from(msg.data.subarray(0, 8)).toString("hex") });
         },
       });
