@@ -174,7 +174,9 @@ it("sets up stream and consumers safely when 20 services start at once", async (
   const namespace = space();
   const services = Array.from({ length: 20 }, (_, i) => make(`svc-${i}`, namespace));
   const got = services.map(() => [] as unknown[]);
-  services.forEach((s, i) => s.subscribe("hello", (m) => got[i]!.push(m)));
+  services.forEach((s, i) => {
+    s.subscribe("hello", (m) => got[i]!.push(m));
+  });
   await Promise.all(services.map((s) => s.ready()));
   services[0]!.publish("hello", "world");
   // The publisher's own listener gets it locally; every other service through its consumer.
