@@ -327,13 +327,16 @@ export class Connection {
       const out = slab ? slab.subarray(0, size) : Buffer.allocUnsafe(size);
       let offset = 0;
       for (let i = 0; i < nControl; i++) {
-        offset += (this.control[i] as Buffer).copy(out, offset);
-        this.controlBytes -= (this.control[i] as Buffer).length;
+        const c = this.control[i] as Buffer;
+        out.set(c, offset);
+        offset += c.length;
+        this.controlBytes -= c.length;
       }
       this.control = nControl === this.control.length ? [] : this.control.slice(nControl);
       for (const e of entries) {
         offset = writeHeader(out, offset, e.type, e.seq);
-        offset += e.body.copy(out, offset);
+        out.set(e.body, offset);
+        offset += e.body.length;
       }
       this.inflight += size;
       this.lastSent = Date.now();

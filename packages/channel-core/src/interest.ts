@@ -119,7 +119,21 @@ export class PatternTrie<V> {
     }
     walk(root, tokens, 0, visit);
   }
+
+  /** True if some pattern matches the concrete `topic` (what {@link match} visits, without a callback per call). */
+  test(topic: string): boolean {
+    if (this.count === 0) return false;
+    const tokens = tokensOf(topic);
+    if (tokens.length > 1 && tokens[0] === RESERVED_TOKEN) {
+      const next = this.root.literal?.get(RESERVED_TOKEN);
+      return next !== undefined && walk(next, tokens, 1, found);
+    }
+    return walk(this.root, tokens, 0, found);
+  }
 }
+
+// The visitor of `test`: any value is a match, and the first one ends the walk.
+const found = (): boolean => true;
 
 // One publish asks every peer's trie about the same topic: split it once.
 let lastTopic = "";
@@ -209,10 +223,7 @@ export class InterestSet {
 
   /** True if some pattern matches the concrete topic. */
   matches(topic: string): boolean {
-    if (this.exact.has(topic)) return true;
-    let hit = false;
-    this.trie.match(topic, () => (hit = true));
-    return hit;
+    return this.exact.has(topic) || this.trie.test(topic);
   }
 
   /** Every pattern. */
