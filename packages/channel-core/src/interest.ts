@@ -240,6 +240,9 @@ function collect<V>(node: TrieNode<V>, prefix: string[], out: string[]): void {
   if (node.star) collect(node.star, [...prefix, SINGLE_WILDCARD], out);
 }
 
+// What `match` answers while nothing is subscribed (shared, never written to).
+const NO_REGISTRATIONS: readonly never[] = Object.freeze([]);
+
 // Routing caches answers per topic; past this many distinct topics the cache starts over.
 const CACHE_LIMIT = 4096;
 
@@ -294,7 +297,9 @@ export class LocalSubscriptions<L> {
   }
 
   /** Listeners whose pattern matches the topic: patterns in subscription order, listeners in order per pattern. */
-  match(topic: string): Registration<L>[] {
+  match(topic: string): readonly Registration<L>[] {
+    // A service that only publishes asks this on every publish: no lookup at all then.
+    if (this.byPattern.size === 0) return NO_REGISTRATIONS;
     let regs = this.cache.get(topic);
     if (regs) return regs;
     const entries: PatternEntry<L>[] = [];
