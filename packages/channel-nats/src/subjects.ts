@@ -176,7 +176,7 @@ export class SubjectSpace {
 
   /** Inbox subject of a service: where messages published `{ to: id }` go. */
   inbox(id: string): string {
-    return this.fit(`${this.prefix}${INBOX}${SEP}${encodeServiceId(id)}`, `inbox of ${JSON.stringify(id)}`);
+    return this.capped(`${this.prefix}${INBOX}${SEP}${encodeServiceId(id)}`, `inbox of ${JSON.stringify(id)}`);
   }
 
   /** The service id of an inbox subject of this space; throws `NatsSubjectError` for any other subject. */
@@ -190,10 +190,10 @@ export class SubjectSpace {
 
   private map(name: string): string {
     const subject = name.startsWith(RESERVED_PREFIX) ? this.reserved + name.slice(RESERVED_PREFIX.length) : this.user + name;
-    return this.fit(subject, JSON.stringify(name.slice(0, 120)));
+    return this.capped(subject, JSON.stringify(name.slice(0, 120)));
   }
 
-  private fit(subject: string, what: string): string {
+  private capped(subject: string, what: string): string {
     const bytes = Buffer.byteLength(subject, "utf8");
     if (bytes > this.maxSubjectBytes) {
       throw new NatsSubjectError(`${what} needs a ${bytes}-byte NATS subject, over the limit of ${this.maxSubjectBytes} bytes`);
