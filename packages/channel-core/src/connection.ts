@@ -24,10 +24,10 @@ import {
   type ReadyFrame,
   type RoleValue,
 } from "./protocol/frames.js";
-import { createDecoder, decodeEach, encodeControl, writeHeader, type DecodeLimits } from "./protocol/codec.js";
+import { createDecoder, decodeEach, encodeControl, type DecodeLimits } from "./protocol/codec.js";
 import type { ValueLimits } from "./protocol/value-guard.js";
 import { CloseCode, type TransportConnection } from "./transport/transport.js";
-import type { PeerSession, WindowEntry } from "./peer-session.js";
+import type { PeerSession } from "./peer-session.js";
 import type { LinkDownReason } from "./types.js";
 
 const debug = createDebug("sfn:channel:link");
@@ -310,14 +310,13 @@ export class Connection {
         size += c.length;
         nControl++;
       }
-      const entries: WindowEntry[] = [];
+      let nEntries = 0;
       if (session?.sentIndex === 0 && !session.allSent) this.lastProgress = Date.now();
       if (session) {
-        for (let e = session.nextUnsent(); e !== undefined; e = session.nextUnsent()) {
-          if ((nControl > 0 || entries.length > 0) && size + e.size > limit) break;
-          entries.push(e);
-          size += e.size;
-          session.markSent();
+        for (let e = session.unsentSize(0); e >= 0; e = session.unsentSize(nEntries)) {
+          if ((nControl > 0 || nEntries > 0) && size + e > limit) break;
+          nEntries++;
+          size += e;
         }
       }
       if (size === 0) return;
@@ -333,11 +332,7 @@ export class Connection {
         this.controlBytes -= c.length;
       }
       this.control = nControl === this.control.length ? [] : this.control.slice(nControl);
-      for (const e of entries) {
-        offset = writeHeader(out, offset, e.type, e.seq);
-        out.set(e.body, offset);
-        offset += e.body.length;
-      }
+      if (session && nEntries > 0) session.writeUnsent(out, offset, nEntries);
       this.inflight += size;
       this.lastSent = Date.now();
       this.transport.send(out, () => {
