@@ -36,6 +36,10 @@ const debug = createDebug("sfn:channel:link");
 const SOCKET_HIGH_WATER = 1 << 20;
 // Largest coalesced write; bigger frames still go out alone.
 const MAX_BATCH = 256 * 1024;
+// Batch buffers, recycled once the transport is done with them. Shared by every connection of
+// the process (at most 4 MiB pooled): buffers per link would hold 256 KiB or more per idle link.
+const batchSlabs: Buffer[] = [];
+const MAX_POOLED_SLABS = 16;
 // Handshake frames (HELLO, AUTH, READY, ERROR, BYE) are flat arrays of scalars: until the link
 // is open a message with nested values, records or bigints is refused before it is decoded
 // (msgpackr compiles a reader per record shape: milliseconds of CPU per unauthenticated message).
@@ -115,7 +119,6 @@ export class Connection {
   private transcript: Buffer | undefined;
   private control: Buffer[] = [];
   private controlBytes = 0;
-  private readonly slabs: Buffer[] = [];
   private inflight = 0;
   private flushScheduled = false;
   private closeReason: LinkDownReason | undefined;
@@ -322,7 +325,7 @@ export class Connection {
       if (size === 0) return;
       // Batches are written into recycled buffers: allocating fresh 256 KiB buffers at
       // hundreds of batches a second costs more than the copying itself.
-      const slab = size <= MAX_BATCH ? (this.slabs.pop() ?? Buffer.allocUnsafe(MAX_BATCH)) : undefined;
+      const slab = size <= MAX_BATCH ? (batchSlabs.pop() ?? Buffer.allocUnsafe(MAX_BATCH)) : undefined;
       const out = slab ? slab.subarray(0, size) : Buffer.allocUnsafe(size);
       let offset = 0;
       for (let i = 0; i < nControl; i++) {
@@ -337,7 +340,7 @@ export class Connection {
       this.lastSent = Date.now();
       this.transport.send(out, () => {
         // The transport is done with the bytes once this runs.
-        if (slab && this.slabs.length < 4) this.slabs.push(slab);
+        if (slab && batchSlabs.length < MAX_POOLED_SLABS) batchSlabs.push(slab);
         const wasFull = this.inflight >= SOCKET_HIGH_WATER;
         this.inflight -= size;
         if (this.inflight < SOCKET_HIGH_WATER / 2) this.scheduleFlush();

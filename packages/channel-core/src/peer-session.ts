@@ -237,9 +237,10 @@ export class PeerSession {
     }
     this.length -= removed;
     // Memory follows the live length, with slack: halving at most once per acknowledgement, and
-    // only below an eighth, so a window that fills and empties all the time is not copied back and forth.
+    // only below an eighth, so a busy window is not copied back and forth; an empty one goes
+    // back to the smallest ring at once (an idle link costs what it did before any traffic).
     const capacity = this.mask + 1;
-    if (capacity > MIN_WINDOW_CAPACITY && this.length * 8 <= capacity) this.resize(capacity / 2);
+    if (capacity > MIN_WINDOW_CAPACITY && this.length * 8 <= capacity) this.resize(this.length === 0 ? MIN_WINDOW_CAPACITY : capacity / 2);
     this._sentIndex = Math.max(0, this._sentIndex - removed);
     if (seq > this.acked) this.acked = seq;
     return removed;
