@@ -16,7 +16,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { ClosedError, InvalidOptionError, type DropReason } from "@sfn/channel-core";
+import { ClosedError, InvalidOptionError, type DropReason, type MessagePosition } from "@sfn/channel-core";
 import { decodeMessageBody } from "@sfn/channel-core/internal";
 import createDebug from "debug";
 import { NatsDurableError } from "./errors.js";
@@ -67,7 +67,17 @@ export interface NatsDurableOptions {
   maxInFlight?: number;
   /** How long a later message of a publisher waits for an earlier one still missing, in ms. @default 30000 */
   gapTimeout?: number;
+  /**
+   * For exactly-once effects across crashes of this service: returns, per publisher instance,
+   * the last sequence number whose effect the application stored (`meta.position`, stored in the
+   * same transaction as the effect). Called once, before the first message is handed over;
+   * messages at or below these positions are acknowledged without reaching listeners.
+   */
+  handled?: () => HandledPositions | Promise<HandledPositions>;
 }
+
+/** What `durable.handled` returns: publisher instance -> last sequence number handled. */
+export type HandledPositions = ReadonlyMap<string, number> | Readonly<Record<string, number>>;
 
 /** Stream limits, from the router's `window` options. */
 export interface DurableLimits {
@@ -81,7 +91,7 @@ export interface DurableLimits {
 export interface DurableHost {
   readonly id: string;
   readonly instance: string;
-  deliver(topic: string, data: unknown, from: string): void;
+  deliver(topic: string, data: unknown, from: string, position?: MessagePosition): void;
   drop(label: string, count: number, reason: DropReason): void;
   drained(): void;
   report(error: Error): void;
@@ -159,6 +169,16 @@ export function durableStreamConfig(
   };
 }
 
+/** Description of a consumer the library created: where it started (what came before was not for it). */
+const START_NOTE = "sfn: delivers from stream sequence ";
+
+/** The stream sequence a library-created consumer started at (0: unknown, created by an operator or an older version). */
+export function consumerStart(description: string | undefined): number {
+  if (!description?.startsWith(START_NOTE)) return 0;
+  const n = Number(description.slice(START_NOTE.length));
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
 /** The durable consumer of service `id`. */
 export function durableConsumerConfig(
   space: SubjectSpace,
@@ -213,6 +233,7 @@ export class Durable {
     this.gapTimeout = positive("durable.gapTimeout", options.gapTimeout, 30_000);
     this.resumeTimeout = positive("durable.resumeTimeout", options.resumeTimeout, 60_000);
     positive("durable.replicas", options.replicas, 1);
+    if (options.handled !== undefined && typeof options.handled !== "function") throw new InvalidOptionError("durable.handled must be a function");
     if (options.setup !== undefined && options.setup !== "create" && options.setup !== "existing") {
       throw new InvalidOptionError('durable.setup must be "create" or "existing"');
     }
@@ -282,14 +303,16 @@ export class Durable {
     this.consuming = true;
     const config = durableConsumerConfig(this.space, this.host.id, this.options);
     const name = config.durable_name;
+    const handled = this.options.handled;
     let floor = 0;
     let restartAt = 0;
+    let start = 0;
     const create = (this.options.setup ?? "create") === "create";
     await this.retrying("create the consumer", async () => {
       if (restartAt === 0) {
         try {
           const info = await this.jsm!.consumers.info(this.streamName, name);
-          if (!create || info.num_ack_pending === 0) {
+          if (!create || (info.num_ack_pending === 0 && !handled)) {
             // Resumes after what it delivered; a jump past that is a loss.
             floor = info.delivered.stream_seq;
             this.lastStreamSeq = floor;
@@ -299,11 +322,13 @@ export class Durable {
           // after ackWait, behind newer messages: start the consumer again before its ack floor,
           // so everything comes in stream order. maxAckPending before it: on 2.9 a consumer
           // leader failover can lose the record of messages in flight, which then count as
-          // acknowledged; the instance that crashed may not have read them from the stream yet.
-          // What comes again was handed to the crashed instance's listeners: at least once
-          // across a crash (README).
+          // acknowledged, and an asynchronous listener may not have stored its effect yet. Never
+          // before where the consumer first started: what came before was not for this service.
+          // What comes again and was handled is recognised by `handled`'s positions; without
+          // them it is handed over again: at least once across a crash (README).
+          start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
-          restartAt = Math.max(first, 1, info.ack_floor.stream_seq + 1 - (config.max_ack_pending ?? 1000));
+          restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - (config.max_ack_pending ?? 1000));
           await this.jsm!.consumers.delete(this.streamName, name);
         } catch (error) {
           if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
@@ -312,21 +337,21 @@ export class Durable {
       if (!create) {
         throw new NatsDurableError(`consumer ${name} of stream ${this.streamName} does not exist (durable.setup is "existing")`);
       }
-      if (restartAt > 0) {
-        await this.jsm!.consumers.add(this.streamName, {
-          ...config,
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: restartAt,
-        });
-        floor = restartAt - 1;
-        this.lastStreamSeq = floor;
-        return;
+      if (restartAt === 0) {
+        // A new consumer: from the next message on (DeliverPolicy.New, with the place noted).
+        restartAt = (await this.jsm!.streams.info(this.streamName)).state.last_seq + 1;
+        start = restartAt;
       }
-      const info = await this.jsm!.consumers.add(this.streamName, config);
-      // A new consumer starts after the last message (DeliverPolicy.New).
-      floor = info.delivered.stream_seq;
+      await this.jsm!.consumers.add(this.streamName, {
+        ...config,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: restartAt,
+        description: `${START_NOTE}${start || restartAt}`,
+      });
+      floor = restartAt - 1;
       this.lastStreamSeq = floor;
     });
+    if (handled) await this.seed(handled);
     const consumer = await this.js.consumers.get(this.streamName, name);
     const messages = await consumer.consume({ max_messages: Math.min(256, config.max_ack_pending ?? 256) });
     this.messages = messages;
@@ -338,6 +363,25 @@ export class Durable {
       }
     })();
     debug("%s: consuming %s/%s from stream seq %d", this.host.id, this.streamName, name, floor);
+  }
+
+  /** Takes the application's positions (`durable.handled`): what is at or below them was handled. */
+  private async seed(handled: NonNullable<NatsDurableOptions["handled"]>): Promise<void> {
+    let positions: HandledPositions;
+    try {
+      positions = await handled();
+    } catch (error) {
+      throw new NatsDurableError(`durable.handled failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    }
+    const entries = positions instanceof Map ? [...positions] : Object.entries(positions ?? {});
+    for (const [pub, seq] of entries) {
+      if (typeof pub !== "string" || !Number.isSafeInteger(seq) || seq < 0) {
+        throw new NatsDurableError(`durable.handled returned ${JSON.stringify(pub)}: ${String(seq)}; expected publisher instance -> sequence number`);
+      }
+      const state = this.publishers.get(pub);
+      if (state) state.next = Math.max(state.next, seq + 1);
+      else this.publishers.set(pub, { next: seq + 1, held: new Map(), timer: undefined, seen: Date.now(), skipped: new Set() });
+    }
   }
 
   /** Queues a message for the stream; false: backpressure (or dropped, `window-full`). */
@@ -440,7 +484,7 @@ export class Durable {
     state.seen = Date.now();
     if (seq < state.next) {
       // Skipped after gapTimeout and come after all: late, but not lost.
-      if (state.skipped.delete(seq)) this.deliver(m);
+      if (state.skipped.delete(seq)) this.deliver(m, { publisher: pub, seq });
       // Otherwise delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
       m.ack();
       return;
@@ -451,7 +495,7 @@ export class Durable {
       if (!state.timer) state.timer = setTimeout(() => this.skipGap(pub), this.gapTimeout);
       return;
     }
-    this.deliver(m);
+    this.deliver(m, { publisher: pub, seq });
     m.ack();
     state.next++;
     this.release(pub, state);
@@ -460,7 +504,7 @@ export class Durable {
   private release(pub: string, state: PublisherState): void {
     for (let m = state.held.get(state.next); m; m = state.held.get(state.next)) {
       state.held.delete(state.next);
-      this.deliver(m);
+      this.deliver(m, { publisher: pub, seq: state.next });
       m.ack();
       state.next++;
     }
@@ -537,7 +581,7 @@ export class Durable {
     if (this.missing.size > 0) this.scheduleMissingCheck();
   }
 
-  private deliver(m: JsMsg): void {
+  private deliver(m: JsMsg, position?: MessagePosition): void {
     const from = m.headers?.get("Sfn-From") || "unknown";
     try {
       const { topic, data } = decodeMessageBody(m.data);
@@ -545,7 +589,7 @@ export class Durable {
         debug("%s: message on %s names topic %s; dropped", this.host.id, m.subject, topic);
         return;
       }
-      this.host.deliver(topic, data, from);
+      this.host.deliver(topic, data, from, position);
     } catch (error) {
       this.host.report(error as Error);
     }
