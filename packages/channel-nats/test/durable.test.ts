@@ -81,6 +81,58 @@ it("keeps what is published while a subscriber is away and hands it over when it
   expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
 });
 
+it("with durable.handled, a restarted service gets what it had not handled, in order, and nothing from before it first subscribed", async () => {
+  const namespace = space();
+  // Published before the service's consumer existed: never for it, not even after a restart.
+  const early = make("early", namespace);
+  await early.ready();
+  for (let i = 0; i < 5; i++) early.publish("t", `early ${i}`);
+  await closeChannel(early);
+
+  const pub = make("pub", namespace);
+  let sub = make("sub", namespace);
+  const stored: { n: number; publisher: string; seq: number }[] = [];
+  sub.subscribe("t", (n, meta) => stored.push({ n: n as number, ...meta.position! }));
+  await Promise.all([pub.ready(), sub.ready()]);
+  for (let i = 0; i < 10; i++) pub.publish("t", i);
+  await until(() => stored.length === 10, 20_000, "the first ten");
+  expect(stored.map((s) => s.n)).toEqual([...Array(10).keys()]);
+  expect(stored.map((s) => s.seq)).toEqual([...Array(10).keys()].map((i) => i + 1));
+  expect(new Set(stored.map((s) => s.publisher)).size).toBe(1);
+  await closeChannel(sub);
+  for (let i = 10; i < 15; i++) pub.publish("t", i);
+  await closeChannel(pub);
+
+  // As after a crash that kept the effects of the first 7 only (their positions were stored with them).
+  const positions = new Map([[stored[0]!.publisher, stored[6]!.seq]]);
+  const got: unknown[] = [];
+  sub = make("sub", namespace, { handled: async () => positions });
+  sub.subscribe("t", (n, meta) => got.push([n, meta.position?.seq]));
+  await sub.ready();
+  await until(() => got.length >= 8, 20_000, "what was not handled");
+  // One more message after them says nothing else is coming (they are handed over in stream order).
+  const last = make("last", namespace);
+  await last.ready();
+  last.publish("t", "last");
+  await until(() => got.length >= 9, 20_000, "the last one");
+  expect(got).toEqual([...[7, 8, 9, 10, 11, 12, 13, 14].map((n) => [n, n + 1]), ["last", 1]]);
+});
+
+it("refuses a durable.handled that fails or returns something else than positions, from ready()", async () => {
+  const namespace = space();
+  const bad = make("bad", namespace, { handled: () => new Map([["x", -1]]) });
+  bad.subscribe("t", () => {});
+  await expect(bad.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("durable.handled") });
+  const failing = make("failing", namespace, {
+    handled: async () => {
+      throw new Error("store offline");
+    },
+  });
+  failing.subscribe("t", () => {});
+  await expect(failing.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("store offline") });
+  expect(() => make("x", namespace, { handled: 42 as never })).toThrow("durable.handled must be a function");
+});
+
 it("hands a message stored twice (same publisher and sequence) to listeners once", async () => {
   const namespace = space();
   const sub = make("sub", namespace);
