@@ -484,13 +484,17 @@ export class Durable {
     state.seen = Date.now();
     if (seq < state.next) {
       // Skipped after gapTimeout and come after all: late, but not lost.
-      if (state.skipped.delete(seq)) this.deliver(m, { publisher: pub, seq });
+      if (state.skipped.delete(seq)) {
+        debug("%s: %s seq %d came after %d was handed over (gapTimeout): late", this.host.id, pub, seq, state.next - 1);
+        this.deliver(m, { publisher: pub, seq });
+      }
       // Otherwise delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
       m.ack();
       return;
     }
     if (seq > state.next) {
       // An earlier message of this publisher is still on its way (redelivery, publish retry).
+      if (state.held.size === 0) debug("%s: %s seq %d waits for %d (stream seq %d)", this.host.id, pub, seq, state.next, sseq);
       state.held.set(seq, m);
       if (!state.timer) state.timer = setTimeout(() => this.skipGap(pub), this.gapTimeout);
       return;
@@ -530,6 +534,13 @@ export class Durable {
     if (!state) return;
     state.timer = undefined;
     if (state.held.size === 0) return;
+    if (this.missing.size > 0 && !this.closed) {
+      // Stream messages this consumer skipped are still being read: the missing ones may be among
+      // them (a consumer failover on 2.9 loses what was in flight). Going on now would hand the
+      // later ones over first.
+      state.timer = setTimeout(() => this.skipGap(pub), Math.min(1000, this.gapTimeout / 4));
+      return;
+    }
     const next = Math.min(...state.held.keys());
     debug("%s: messages %d..%d of %s never arrived; going on", this.host.id, state.next, next - 1, pub);
     for (let s = state.next; s < next && state.skipped.size < 10_000; s++) state.skipped.add(s);
@@ -563,16 +574,27 @@ export class Durable {
       // Still in the stream: the server should hand them over again after ackWait, but on 2.9 a
       // consumer leader failover can lose the record of messages in flight: read them from the
       // stream (a redelivery after all is recognised per publisher and not handed over twice).
-      const wanted = [...this.missing].sort((a, b) => a - b).slice(0, 256);
-      for (const seq of wanted) {
+      // Read in stream order, 32 at a time, until none is left or the server does not answer.
+      const wanted = [...this.missing].sort((a, b) => a - b);
+      for (let i = 0; i < wanted.length; i += 32) {
+        const batch = wanted.slice(i, i + 32);
+        const read = await Promise.all(batch.map((seq) => this.jsm!.streams.getMessage(this.streamName, { seq }).catch(() => undefined)));
         if (this.closed) return;
-        const sm = await this.jsm.streams.getMessage(this.streamName, { seq }).catch(() => undefined);
-        if (sm === undefined || !this.missing.has(seq)) continue;
-        this.missing.delete(seq);
-        if (sm === null) gone++;
-        // Volatile messages (no sequence) are at most once: not read again.
-        else if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+        let answered = 0;
+        for (let k = 0; k < batch.length; k++) {
+          const seq = batch[k]!;
+          const sm = read[k];
+          if (sm === undefined) continue;
+          answered++;
+          if (!this.missing.has(seq)) continue;
+          this.missing.delete(seq);
+          if (sm === null) gone++;
+          // Volatile messages (no sequence) are at most once: not read again.
+          else if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+        }
+        if (answered === 0) break;
       }
+      debug("%s: read skipped stream messages; %d still missing", this.host.id, this.missing.size);
       if (gone > 0) this.host.drop("*", gone, "window-full");
     } catch (error) {
       debug("%s: stream info failed: %s", this.host.id, (error as Error).message);
