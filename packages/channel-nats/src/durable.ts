@@ -307,6 +307,7 @@ export class Durable {
     let floor = 0;
     let restartAt = 0;
     let start = 0;
+    let unacknowledged: [number, number] | undefined;
     const create = (this.options.setup ?? "create") === "create";
     await this.retrying("create the consumer", async () => {
       if (restartAt === 0) {
@@ -316,6 +317,11 @@ export class Durable {
             // Resumes after what it delivered; a jump past that is a loss.
             floor = info.delivered.stream_seq;
             this.lastStreamSeq = floor;
+            // A consumer this library may not restart (setup: "existing"), left with messages
+            // unacknowledged by a crash: they come back only after ackWait, behind newer ones.
+            // Read them from the stream first, so each publisher's order holds (the redeliveries
+            // are then recognised and acknowledged).
+            if (info.num_ack_pending > 0) unacknowledged = [info.ack_floor.stream_seq + 1, floor];
             return;
           }
           // What the previous instance was handed and did not acknowledge would come back only
@@ -352,6 +358,7 @@ export class Durable {
       this.lastStreamSeq = floor;
     });
     if (handled) await this.seed(handled);
+    if (unacknowledged) await this.readAgain(...unacknowledged);
     const consumer = await this.js.consumers.get(this.streamName, name);
     const messages = await consumer.consume({ max_messages: Math.min(256, config.max_ack_pending ?? 256) });
     this.messages = messages;
@@ -363,6 +370,20 @@ export class Durable {
       }
     })();
     debug("%s: consuming %s/%s from stream seq %d", this.host.id, this.streamName, name, floor);
+  }
+
+  /** Hands over stream messages `from`..`to` (read by sequence) before the consumer's deliveries. */
+  private async readAgain(from: number, to: number): Promise<void> {
+    debug("%s: reading stream seq %d..%d, unacknowledged by a previous instance", this.host.id, from, to);
+    this.lastStreamSeq = from - 1;
+    for (let s = from; s <= to && !this.closed; s += 32) {
+      const seqs = Array.from({ length: Math.min(32, to - s + 1) }, (_, k) => s + k);
+      const read = await this.retrying("read unacknowledged messages", () =>
+        Promise.all(seqs.map((seq) => this.jsm!.streams.getMessage(this.streamName, { seq }))),
+      );
+      for (const sm of read) if (sm?.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+    }
+    this.lastStreamSeq = Math.max(this.lastStreamSeq, to);
   }
 
   /** Takes the application's positions (`durable.handled`): what is at or below them was handled. */
@@ -688,14 +709,13 @@ export class Durable {
     }
   }
 
-  private async retrying(what: string, step: () => Promise<void>): Promise<void> {
+  private async retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
     // Right after a node restart or a leader election the JetStream API answers late or not at all.
     const deadline = Date.now() + Math.max(30_000, this.publishTimeout * 2);
     let pause = 100;
     for (;;) {
       try {
-        await step();
-        return;
+        return await step();
       } catch (error) {
         if (error instanceof NatsDurableError || this.closed || Date.now() > deadline) {
           if (error instanceof NatsDurableError) throw error;

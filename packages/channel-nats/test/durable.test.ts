@@ -257,6 +257,43 @@ it("binds to a stream and consumers that operators pre-created (setup: existing)
   await expect(stranger.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("does not exist") });
 });
 
+it("setup existing: messages a crashed instance left unacknowledged come first, in order, once", async () => {
+  const namespace = space();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const jsm = await jetstreamManager(nc);
+  const ns = new SubjectSpace(namespace);
+  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.add(stream);
+  const consumer = durableConsumerConfig(ns, "sub", { ackWait: 1000 });
+  await jsm.consumers.add(stream.name, consumer);
+  const pub = make("pub", namespace, { setup: "existing" });
+  await pub.ready();
+  const stored = async (n: number) => {
+    while ((await jsm.streams.info(stream.name)).state.messages < n) await new Promise((r) => setTimeout(r, 20));
+  };
+  for (let i = 0; i < 5; i++) pub.publish("t", i);
+  await stored(5);
+  // The crashed instance: handed the first five, never acknowledged them.
+  const raw = await jetstream(nc).consumers.get(stream.name, consumer.durable_name);
+  const fetched: number[] = [];
+  for await (const m of await raw.fetch({ max_messages: 5, expires: 2000 })) fetched.push(m.seq);
+  expect(fetched).toHaveLength(5);
+  // Then newer messages of the same publisher, which the server hands over before redelivering.
+  for (let i = 5; i < 10; i++) pub.publish("t", i);
+  await stored(10);
+  const sub = make("sub", namespace, { setup: "existing", ackWait: 1000 });
+  const got: unknown[] = [];
+  sub.subscribe("t", (m) => got.push(m));
+  await sub.ready();
+  await until(() => got.length >= 10, 20_000, "delivery");
+  // The server's redeliveries (after ackWait) are recognised and acknowledged, not handed over again.
+  while ((await jsm.consumers.info(stream.name, consumer.durable_name)).num_ack_pending > 0) await new Promise((r) => setTimeout(r, 50));
+  pub.publish("t", 10);
+  await until(() => got.length >= 11, 20_000, "the last one");
+  expect(got).toEqual([...Array(11).keys()]);
+});
+
 it("delivers volatile publishes in durable mode too, and a service's own messages only locally", async () => {
   const namespace = space();
   const a = make("a", namespace);
