@@ -179,19 +179,31 @@ export function consumerStart(description: string | undefined): number {
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
-/** The durable consumer of service `id`. */
+/** Default of `window.maxMessages`, the stream's message cap. */
+const DEFAULT_STREAM_MESSAGES = 65_536;
+
+/**
+ * The durable consumer of service `id`. The server may have `maxAckPending` messages in the
+ * listeners' hands plus up to the stream's message cap (`limits.maxMessages`) held back for order:
+ * a message that overtook an earlier one of its publisher (the earlier publish was retried after a
+ * broker failure and stored later) waits unacknowledged, and if those counted against
+ * `maxAckPending` the consumer would stop before it reached the earlier one.
+ */
 export function durableConsumerConfig(
   space: SubjectSpace,
   id: string,
   options: NatsDurableOptions,
+  limits: Pick<DurableLimits, "maxMessages"> = { maxMessages: DEFAULT_STREAM_MESSAGES },
 ): Partial<ConsumerConfig> & { durable_name: string } {
+  const held = limits.maxMessages;
+  if (!Number.isSafeInteger(held) || held <= 0) throw new InvalidOptionError("limits.maxMessages must be a positive integer");
   return {
     durable_name: encodeServiceId(id),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     filter_subject: `${space.prefix}d.>`,
     ack_wait: ms(positive("durable.ackWait", options.ackWait, 5000)),
-    max_ack_pending: positive("durable.maxAckPending", options.maxAckPending, 1000),
+    max_ack_pending: positive("durable.maxAckPending", options.maxAckPending, 1000) + held,
     inactive_threshold: ms(positive("durable.resumeTimeout", options.resumeTimeout, 60_000)),
   };
 }
@@ -301,7 +313,8 @@ export class Durable {
   async consume(): Promise<void> {
     if (this.consuming || this.closed || !this.jsm || !this.js) return;
     this.consuming = true;
-    const config = durableConsumerConfig(this.space, this.host.id, this.options);
+    const config = durableConsumerConfig(this.space, this.host.id, this.options, this.limits);
+    const maxAckPending = positive("durable.maxAckPending", this.options.maxAckPending, 1000);
     const name = config.durable_name;
     const handled = this.options.handled;
     let floor = 0;
@@ -334,7 +347,7 @@ export class Durable {
           // them it is handed over again: at least once across a crash (README).
           start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
-          restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - (config.max_ack_pending ?? 1000));
+          restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - maxAckPending);
           await this.jsm!.consumers.delete(this.streamName, name);
         } catch (error) {
           if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
@@ -360,7 +373,7 @@ export class Durable {
     if (handled) await this.seed(handled);
     if (unacknowledged) await this.readAgain(...unacknowledged);
     const consumer = await this.js.consumers.get(this.streamName, name);
-    const messages = await consumer.consume({ max_messages: Math.min(256, config.max_ack_pending ?? 256) });
+    const messages = await consumer.consume({ max_messages: Math.min(256, maxAckPending) });
     this.messages = messages;
     void (async () => {
       try {

@@ -165,6 +165,30 @@ it("hands a message stored twice (same publisher and sequence) to listeners once
   expect(got).toEqual(["m1", "m2", "m3"]);
 });
 
+it("messages held back for order do not stall the consumer: an earlier message stored far behind later ones still comes first", async () => {
+  const namespace = space();
+  // As after a broker failure: the publisher's message 2 was retried and stored after 3..100.
+  const sub = make("sub", namespace, { maxAckPending: 20, gapTimeout: 120_000 });
+  const got: unknown[] = [];
+  sub.subscribe("t", (m) => got.push(m));
+  await sub.ready();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const js = jetstream(nc);
+  const publish = async (seq: number) => {
+    const h = headers();
+    h.set("Sfn-From", "raw");
+    h.set(PUBLISHER_HEADER, "x");
+    h.set(SEQUENCE_HEADER, String(seq));
+    await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", seq), { msgID: `x-${seq}`, headers: h });
+  };
+  await publish(1);
+  for (let seq = 3; seq <= 100; seq++) await publish(seq);
+  await publish(2);
+  await until(() => got.length === 100, 20_000, "all hundred, the late-stored one first");
+  expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+});
+
 it("reports what a stream limit discarded while a subscriber was away (drop window-full)", async () => {
   const namespace = space();
   const window = { maxMessages: 10 };
