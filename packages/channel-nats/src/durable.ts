@@ -348,6 +348,7 @@ export class Durable {
           start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
           restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - maxAckPending);
+          debug("%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d", this.host.id, info.ack_floor.stream_seq, info.delivered.stream_seq, info.num_ack_pending, restartAt);
           await this.jsm!.consumers.delete(this.streamName, name);
         } catch (error) {
           if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
@@ -555,11 +556,11 @@ export class Durable {
     void pub;
   }
 
-  /** Publisher instances come and go (every restart is a new one): keep the state of the last 1024. */
+  /** Publisher instances come and go (every restart is a new one): keep the state of the last 16384 (`handled` may name many). */
   private forgetIdlePublishers(): void {
-    if (this.publishers.size < 1024) return;
+    if (this.publishers.size < 16_384) return;
     const idle = [...this.publishers].filter(([, st]) => st.held.size === 0).sort((a, b) => a[1].seen - b[1].seen);
-    for (const [pub] of idle.slice(0, idle.length - 512)) this.publishers.delete(pub);
+    for (const [pub] of idle.slice(0, idle.length - 8192)) this.publishers.delete(pub);
   }
 
   /** The missing messages never came (the publisher died before its retry got through): go on. */
