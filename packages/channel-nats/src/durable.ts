@@ -374,7 +374,11 @@ export class Durable {
     if (handled) await this.seed(handled);
     if (unacknowledged) await this.readAgain(...unacknowledged);
     const consumer = await this.js.consumers.get(this.streamName, name);
-    const messages = await consumer.consume({ max_messages: Math.min(256, maxAckPending) });
+    // Pull requests live on the consumer's leader: when its node dies, the client hears of it
+    // only from missed heartbeats (two in a row). nats.js's defaults (30 s requests, 15 s
+    // heartbeats) stalled a subscriber for up to a minute after a node failure; these, for a few
+    // tiny messages a second per idle service, keep it to about two seconds.
+    const messages = await consumer.consume({ max_messages: Math.min(256, maxAckPending), expires: 5000, idle_heartbeat: 1000 });
     this.messages = messages;
     void (async () => {
       try {
