@@ -1,5 +1,15 @@
 import type { ChannelError } from "./errors.js";
-import type { BrokerInfo, MessagePosition, ConnectOptions, DropReason, LinkDownInfo, LinkUpInfo, ListenAddress, ListenOptions, PeerInfo } from "./types.js";
+import type {
+  BrokerInfo,
+  MessagePosition,
+  ConnectOptions,
+  DropReason,
+  LinkDownInfo,
+  LinkUpInfo,
+  ListenAddress,
+  ListenOptions,
+  PeerInfo,
+} from "./types.js";
 
 /**
  * What a {@link Router} may call on the channel it serves. The channel keeps local delivery,

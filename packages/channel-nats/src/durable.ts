@@ -245,7 +245,8 @@ export class Durable {
     this.gapTimeout = positive("durable.gapTimeout", options.gapTimeout, 30_000);
     this.resumeTimeout = positive("durable.resumeTimeout", options.resumeTimeout, 60_000);
     positive("durable.replicas", options.replicas, 1);
-    if (options.handled !== undefined && typeof options.handled !== "function") throw new InvalidOptionError("durable.handled must be a function");
+    if (options.handled !== undefined && typeof options.handled !== "function")
+      throw new InvalidOptionError("durable.handled must be a function");
     if (options.setup !== undefined && options.setup !== "create" && options.setup !== "existing") {
       throw new InvalidOptionError('durable.setup must be "create" or "existing"');
     }
@@ -348,7 +349,14 @@ export class Durable {
           start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
           restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - maxAckPending);
-          debug("%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d", this.host.id, info.ack_floor.stream_seq, info.delivered.stream_seq, info.num_ack_pending, restartAt);
+          debug(
+            "%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d",
+            this.host.id,
+            info.ack_floor.stream_seq,
+            info.delivered.stream_seq,
+            info.num_ack_pending,
+            restartAt,
+          );
           await this.jsm!.consumers.delete(this.streamName, name);
         } catch (error) {
           if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
@@ -415,7 +423,9 @@ export class Durable {
     const entries = positions instanceof Map ? [...positions] : Object.entries(positions ?? {});
     for (const [pub, seq] of entries) {
       if (typeof pub !== "string" || !Number.isSafeInteger(seq) || seq < 0) {
-        throw new NatsDurableError(`durable.handled returned ${JSON.stringify(pub)}: ${String(seq)}; expected publisher instance -> sequence number`);
+        throw new NatsDurableError(
+          `durable.handled returned ${JSON.stringify(pub)}: ${String(seq)}; expected publisher instance -> sequence number`,
+        );
       }
       const state = this.publishers.get(pub);
       if (state) state.next = Math.max(state.next, seq + 1);

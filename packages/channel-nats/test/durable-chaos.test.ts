@@ -159,6 +159,8 @@ it(`${TOTAL} messages at ${RATE}/s, 2 publishers, 3 subscribers, R3 stream: ${NO
   }
   const starts = read(0).lines.filter((l) => l === "start").length;
   expect(starts).toBe(SUBSCRIBER_KILLS + 1);
-  console.log(`chaos: ${TOTAL} messages at ${RATE}/s in ${Date.now() - t0} ms, ${NODE_KILLS} node kills, ${SUBSCRIBER_KILLS} subscriber kills mid-flow`);
+  console.log(
+    `chaos: ${TOTAL} messages at ${RATE}/s in ${Date.now() - t0} ms, ${NODE_KILLS} node kills, ${SUBSCRIBER_KILLS} subscriber kills mid-flow`,
+  );
   await Promise.all(subs.map((s) => s?.kill()));
 });
