@@ -15,7 +15,14 @@ import {
   type StoredMsg,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import {
+  createInbox,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { ClosedError, InvalidOptionError, type DropReason, type MessagePosition } from "@sfn/channel-core";
 import { decodeMessageBody } from "@sfn/channel-core/internal";
 import createDebug from "debug";
@@ -103,6 +110,8 @@ interface Pending {
   payload: Uint8Array;
   label: string;
   state: "queued" | "sent" | "acked";
+  /** When it was last sent (ms, performance.now()). */
+  sentAt: number;
 }
 
 interface PublisherState {
@@ -217,7 +226,17 @@ export class Durable {
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
   private messages: ConsumerMessages | undefined;
-  private readonly queue: Pending[] = [];
+  private nc: NatsConnection | undefined;
+  /** Publishes waiting for the server's acknowledgement, answered on `<ackPrefix>.<seq>`. */
+  private ackPrefix = "";
+  private acks: Subscription | undefined;
+  private readonly sent = new Map<number, Pending>();
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** Publishes not acknowledged yet, in order, from `head` (earlier entries are settled). */
+  private queue: Pending[] = [];
+  private head = 0;
+  /** No entry before this index (and at or after `head`) waits to be sent. */
+  private cursor = 0;
   private queueBytes = 0;
   private seq = 0;
   private inFlight = 0;
@@ -269,7 +288,7 @@ export class Durable {
 
   /** Messages waiting for the server's acknowledgement. */
   get pendingMessages(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /** Checks the server, creates or binds the stream. Publishing works from here on. */
@@ -293,6 +312,12 @@ export class Durable {
       }
     });
     this.js = jetstream(nc, { timeout: this.publishTimeout });
+    // Publishes are acknowledged on one wildcard inbox, with one timer for all of them (a
+    // request per publish costs a timer, a promise and an Error for its stack each).
+    this.nc = nc;
+    // The connection's inbox prefix (a custom one for subject permissions), as nats.js's requests use.
+    this.ackPrefix = createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    this.acks = nc.subscribe(`${this.ackPrefix}.*`, { callback: (error, m) => (error ? undefined : this.acknowledged(m)) });
     const config = durableStreamConfig(this.space, this.options, this.limits);
     if ((this.options.setup ?? "create") === "create") {
       await this.retrying("create the stream", async () => {
@@ -436,27 +461,27 @@ export class Durable {
   /** Queues a message for the stream; false: backpressure (or dropped, `window-full`). */
   publish(topic: string, payload: Uint8Array, label: string): boolean {
     if (this.closed) throw new ClosedError();
-    if (this.queue.length >= this.limits.maxMessages || this.queueBytes + payload.byteLength > this.limits.maxBytes) {
+    if (this.pendingMessages >= this.limits.maxMessages || this.queueBytes + payload.byteLength > this.limits.maxBytes) {
       this.host.drop(label, 1, "window-full");
       this.congested = true;
       return false;
     }
-    this.queue.push({ seq: ++this.seq, subject: this.subject(topic), payload, label, state: "queued" });
+    this.queue.push({ seq: ++this.seq, subject: this.subject(topic), payload, label, state: "queued", sentAt: 0 });
     this.queueBytes += payload.byteLength;
     this.pump();
-    if (this.queue.length * 2 >= this.limits.maxMessages || this.queueBytes * 2 >= this.limits.maxBytes) this.congested = true;
+    if (this.pendingMessages * 2 >= this.limits.maxMessages || this.queueBytes * 2 >= this.limits.maxBytes) this.congested = true;
     return !this.congested;
   }
 
   private pump(): void {
-    if (!this.js || this.retryTimer || this.closed) return;
-    for (const p of this.queue) {
-      if (this.inFlight >= this.maxInFlight) break;
+    if (!this.nc || this.retryTimer || this.closed) return;
+    let i = Math.max(this.cursor, this.head);
+    for (; i < this.queue.length && this.inFlight < this.maxInFlight; i++) {
+      const p = this.queue[i]!;
       if (p.state !== "queued") continue;
-      p.state = "sent";
-      this.inFlight++;
       this.send(p);
     }
+    this.cursor = i;
   }
 
   private send(p: Pending): void {
@@ -464,28 +489,69 @@ export class Durable {
     h.set("Sfn-From", this.host.id);
     h.set(PUBLISHER_HEADER, this.host.instance);
     h.set(SEQUENCE_HEADER, String(p.seq));
-    this.js!.publish(p.subject, p.payload, { msgID: `${this.host.instance}-${p.seq}`, headers: h, timeout: this.publishTimeout }).then(
-      () => {
-        this.inFlight--;
-        p.state = "acked";
-        this.retryPause = 50;
-        this.settle();
-        this.pump();
-      },
-      (error: unknown) => {
-        this.inFlight--;
-        debug("%s: publish %d not acknowledged: %s", this.host.id, p.seq, (error as Error).message);
-        if (this.closed) return;
-        // Send again, in order, everything not acknowledged yet; Nats-Msg-Id keeps it to one copy.
-        if (p.state === "sent") p.state = "queued";
-        this.scheduleRetry();
-      },
-    );
+    h.set("Nats-Msg-Id", `${this.host.instance}-${p.seq}`);
+    p.state = "sent";
+    p.sentAt = performance.now();
+    this.inFlight++;
+    this.sent.set(p.seq, p);
+    try {
+      this.nc!.publish(p.subject, p.payload, { reply: `${this.ackPrefix}.${p.seq}`, headers: h });
+    } catch (error) {
+      // The connection is closed or draining: what is not acknowledged is reported at close().
+      this.failed(`publish ${p.seq}: ${(error as Error).message}`);
+      return;
+    }
+    if (!this.ackTimer) this.ackTimer = setInterval(() => this.checkTimeouts(), Math.max(50, this.publishTimeout / 4));
   }
 
-  private scheduleRetry(): void {
-    if (this.retryTimer || this.closed) return;
-    for (const q of this.queue) if (q.state === "sent") q.state = "queued";
+  /** The server's answer to a publish: a PubAck (stored, perhaps before: `duplicate`), an API error, or no responders. */
+  private acknowledged(m: Msg): void {
+    const seq = Number(m.subject.slice(this.ackPrefix.length + 1));
+    const p = this.sent.get(seq);
+    if (!p || this.closed) return; // answered after it timed out: it is sent again anyway
+    let problem: string | undefined;
+    if (m.headers?.hasError) problem = `${m.headers.code} ${m.headers.description}`;
+    else {
+      try {
+        const ack = JSON.parse(new TextDecoder().decode(m.data)) as { error?: { description?: string }; seq?: number };
+        if (ack.error || typeof ack.seq !== "number") problem = ack.error?.description ?? "no sequence in the acknowledgement";
+      } catch {
+        problem = "unreadable acknowledgement";
+      }
+    }
+    if (problem !== undefined) {
+      this.failed(`publish ${seq} not stored: ${problem}`);
+      return;
+    }
+    this.sent.delete(seq);
+    this.inFlight--;
+    p.state = "acked";
+    this.retryPause = 50;
+    this.settle();
+    this.pump();
+  }
+
+  private checkTimeouts(): void {
+    if (this.sent.size === 0) {
+      clearInterval(this.ackTimer);
+      this.ackTimer = undefined;
+      return;
+    }
+    // In order of sending: the first one is the oldest.
+    const [, oldest] = this.sent.entries().next().value as [number, Pending];
+    if (performance.now() - oldest.sentAt >= this.publishTimeout)
+      this.failed(`publish ${oldest.seq} not acknowledged within ${this.publishTimeout} ms`);
+  }
+
+  /** Sends again, in order, everything not acknowledged yet; Nats-Msg-Id keeps it to one copy. */
+  private failed(why: string): void {
+    debug("%s: %s; sending again from the first unacknowledged", this.host.id, why);
+    if (this.closed) return;
+    for (const p of this.sent.values()) if (p.state === "sent") p.state = "queued";
+    this.sent.clear();
+    this.inFlight = 0;
+    this.cursor = this.head;
+    if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.pump();
@@ -494,14 +560,24 @@ export class Durable {
   }
 
   private settle(): void {
-    while (this.queue.length > 0 && this.queue[0]!.state === "acked") {
-      this.queueBytes -= this.queue.shift()!.payload.byteLength;
+    while (this.head < this.queue.length && this.queue[this.head]!.state === "acked") {
+      this.queueBytes -= this.queue[this.head]!.payload.byteLength;
+      this.head++;
     }
-    if (this.congested && this.queue.length * 4 < this.limits.maxMessages && this.queueBytes * 4 < this.limits.maxBytes) {
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.cursor = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.cursor = Math.max(0, this.cursor - this.head);
+      this.head = 0;
+    }
+    if (this.congested && this.pendingMessages * 4 < this.limits.maxMessages && this.queueBytes * 4 < this.limits.maxBytes) {
       this.congested = false;
       this.host.drained();
     }
-    if (this.queue.length === 0) for (const w of this.drainWaiters.splice(0)) w();
+    if (this.pendingMessages === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
   private receive(m: JsMsg): void {
@@ -711,7 +787,7 @@ export class Durable {
 
   /** Waits up to `timeout` ms for the server to acknowledge what was published. */
   async drain(timeout: number): Promise<void> {
-    if (this.queue.length === 0) return;
+    if (this.pendingMessages === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), new Promise((r) => (timer = setTimeout(r, timeout)))]);
     clearTimeout(timer);
@@ -722,12 +798,19 @@ export class Durable {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.ackTimer);
     clearTimeout(this.missingTimer);
     for (const s of this.publishers.values()) clearTimeout(s.timer);
     for (const g of this.gone.values()) clearTimeout(g.timer);
     const counts = new Map<string, number>();
-    for (const p of this.queue) if (p.state !== "acked") counts.set(p.label, (counts.get(p.label) ?? 0) + 1);
-    this.queue.length = 0;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (p.state !== "acked") counts.set(p.label, (counts.get(p.label) ?? 0) + 1);
+    }
+    this.queue = [];
+    this.head = 0;
+    this.sent.clear();
+    this.acks?.unsubscribe();
     for (const [label, count] of counts) this.host.drop(label, count, "disconnected");
     for (const w of this.drainWaiters.splice(0)) w();
     try {

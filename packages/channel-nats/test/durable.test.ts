@@ -189,6 +189,26 @@ it("messages held back for order do not stall the consumer: an earlier message s
   expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
 });
 
+it("a publish the server cannot store yet (its stream is gone: no responders) is sent again until stored, once", async () => {
+  const namespace = space();
+  const pub = make("pub", namespace, { publishTimeout: 500 });
+  const drops: DropInfo[] = [];
+  pub.on("drop", (d) => drops.push(d));
+  await pub.ready();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const jsm = await jetstreamManager(nc);
+  const stream = durableStreamConfig(new SubjectSpace(namespace), {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.delete(stream.name);
+  for (let i = 0; i < 5; i++) pub.publish("t", i);
+  await new Promise((r) => setTimeout(r, 300)); // a few refused rounds
+  await jsm.streams.add(stream);
+  await closeChannel(pub); // waits for the server's acknowledgements
+  expect(drops).toEqual([]);
+  const info = await jsm.streams.info(stream.name);
+  expect(info.state.messages).toBe(5);
+});
+
 it("reports what a stream limit discarded while a subscriber was away (drop window-full)", async () => {
   const namespace = space();
   const window = { maxMessages: 10 };
