@@ -283,19 +283,24 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       // The common call, without an object per message.
       const body = encodeMessageBody(topic, data);
       this.router.checkPayload(topic, body);
-      this.deliver(topic, data, this.id);
-      return this.router.publish(topic, body, TO_EVERY_SUBSCRIBER);
+      // Handed to the router first: if it refuses (closed), no listener ran; and a durable
+      // router has given the message its place, which local listeners see too.
+      const sent = this.router.publish(topic, body, TO_EVERY_SUBSCRIBER);
+      this.deliver(topic, data, this.id, undefined, this.router.position?.());
+      return sent;
     }
     const to = options.to === undefined ? undefined : new Set(typeof options.to === "string" ? [options.to] : options.to);
     const body = encodeMessageBody(topic, data);
     this.router.checkPayload(topic, body);
-    if ((options.local ?? true) && (!to || to.has(this.id))) this.deliver(topic, data, this.id);
+    const local = (options.local ?? true) && (!to || to.has(this.id));
     to?.delete(this.id);
-    return this.router.publish(
+    const sent = this.router.publish(
       topic,
       body,
       to === undefined && !options.volatile ? TO_EVERY_SUBSCRIBER : { to, volatile: options.volatile },
     );
+    if (local) this.deliver(topic, data, this.id, undefined, this.router.position?.());
+    return sent;
   }
 
   private subscribeAny(pattern: string, listener: AnyListener): Unsubscribe {

@@ -71,6 +71,12 @@ export interface Router {
   checkPayload(topic: string, body: Buffer): void;
   /** Sends a message to remote services. False: backpressure, wait for `drained`. */
   publish(topic: string, body: Buffer, options: RoutePublishOptions): boolean;
+  /**
+   * Durable routers: the place the message just given to `publish` took in its publisher's
+   * sequence, if it took one (local listeners see it as `meta.position`, as remote ones do).
+   * Called right after `publish`.
+   */
+  position?(): MessagePosition | undefined;
   /** Remote services subscribed to `topic` (never this one). */
   servers(topic: string): string[];
   /** Every peer known to this router, and the state of its link. */

@@ -47,7 +47,7 @@ describe("durable stream and consumer configurations", () => {
       filter_subject: "sfn.prod.d.>",
       ack_wait: 1_000_000_000,
       max_ack_pending: 7 + 65_536, // the listeners' share, plus what may be held back for order
-      inactive_threshold: 5_000_000_000,
+      inactive_threshold: 10_000_000_000, // resumeTimeout + the pull requests' 5 s
     });
     expect(c).not.toHaveProperty("filter_subjects");
     expect(durableConsumerConfig(space, "x", {}, { maxMessages: 10 }).max_ack_pending).toBe(1010);

@@ -188,6 +188,9 @@ export function consumerStart(description: string | undefined): number {
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
+/** How long a pull request of a durable service waits on the server (ms). */
+const PULL_EXPIRES = 5000;
+
 /** Default of `window.maxMessages`, the stream's message cap. */
 const DEFAULT_STREAM_MESSAGES = 65_536;
 
@@ -213,7 +216,10 @@ export function durableConsumerConfig(
     filter_subject: `${space.prefix}d.>`,
     ack_wait: ms(positive("durable.ackWait", options.ackWait, 5000)),
     max_ack_pending: positive("durable.maxAckPending", options.maxAckPending, 1000) + held,
-    inactive_threshold: ms(positive("durable.resumeTimeout", options.resumeTimeout, 60_000)),
+    // The server counts inactivity from the service's last pull request (one every PULL_EXPIRES
+    // while idle), not from when it left: without the margin a consumer could go up to that much
+    // before resumeTimeout.
+    inactive_threshold: ms(positive("durable.resumeTimeout", options.resumeTimeout, 60_000) + PULL_EXPIRES),
   };
 }
 
@@ -239,6 +245,8 @@ export class Durable {
   private cursor = 0;
   private queueBytes = 0;
   private seq = 0;
+  /** Where the last publish() went, until `takePosition()`. */
+  private lastPosition: MessagePosition | undefined;
   private inFlight = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryPause = 50;
@@ -411,7 +419,7 @@ export class Durable {
     // only from missed heartbeats (two in a row). nats.js's defaults (30 s requests, 15 s
     // heartbeats) stalled a subscriber for up to a minute after a node failure; these, for a few
     // tiny messages a second per idle service, keep it to about two seconds.
-    const messages = await consumer.consume({ max_messages: Math.min(256, maxAckPending), expires: 5000, idle_heartbeat: 1000 });
+    const messages = await consumer.consume({ max_messages: Math.min(256, maxAckPending), expires: PULL_EXPIRES, idle_heartbeat: 1000 });
     this.messages = messages;
     void (async () => {
       try {
@@ -445,11 +453,16 @@ export class Durable {
     } catch (error) {
       throw new NatsDurableError(`durable.handled failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
     }
-    const entries = positions instanceof Map ? [...positions] : Object.entries(positions ?? {});
+    if (positions === null || typeof positions !== "object" || Array.isArray(positions)) {
+      throw new NatsDurableError(
+        `durable.handled must return a Map or a record of publisher instance -> last sequence number handled; it returned ${Array.isArray(positions) ? "an array" : String(positions)}`,
+      );
+    }
+    const entries = positions instanceof Map ? [...positions] : Object.entries(positions);
     for (const [pub, seq] of entries) {
       if (typeof pub !== "string" || !Number.isSafeInteger(seq) || seq < 0) {
         throw new NatsDurableError(
-          `durable.handled returned ${JSON.stringify(pub)}: ${String(seq)}; expected publisher instance -> sequence number`,
+          `durable.handled returned ${JSON.stringify(pub)} -> ${JSON.stringify(seq)}; expected publisher instance -> last sequence number handled (an integer >= 0)`,
         );
       }
       const state = this.publishers.get(pub);
@@ -461,16 +474,25 @@ export class Durable {
   /** Queues a message for the stream; false: backpressure (or dropped, `window-full`). */
   publish(topic: string, payload: Uint8Array, label: string): boolean {
     if (this.closed) throw new ClosedError();
+    this.lastPosition = undefined;
     if (this.pendingMessages >= this.limits.maxMessages || this.queueBytes + payload.byteLength > this.limits.maxBytes) {
       this.host.drop(label, 1, "window-full");
       this.congested = true;
       return false;
     }
     this.queue.push({ seq: ++this.seq, subject: this.subject(topic), payload, label, state: "queued", sentAt: 0 });
+    this.lastPosition = { publisher: this.host.instance, seq: this.seq };
     this.queueBytes += payload.byteLength;
     this.pump();
     if (this.pendingMessages * 2 >= this.limits.maxMessages || this.queueBytes * 2 >= this.limits.maxBytes) this.congested = true;
     return !this.congested;
+  }
+
+  /** The position of the message the last `publish()` queued (once), for its local delivery. */
+  takePosition(): MessagePosition | undefined {
+    const p = this.lastPosition;
+    this.lastPosition = undefined;
+    return p;
   }
 
   private pump(): void {
@@ -828,6 +850,11 @@ export class Durable {
       try {
         return await step();
       } catch (error) {
+        // A request the server refuses as such (a bad configuration: replicas over the cluster's
+        // size, say) fails the same way every time.
+        if (error instanceof JetStreamApiError && error.status === 400) {
+          throw new NatsDurableError(`could not ${what} (stream ${this.streamName}): ${error.message}`, { cause: error });
+        }
         if (error instanceof NatsDurableError || this.closed || Date.now() > deadline) {
           if (error instanceof NatsDurableError) throw error;
           throw new NatsDurableError(`could not ${what} (stream ${this.streamName}): ${(error as Error).message}`, { cause: error });

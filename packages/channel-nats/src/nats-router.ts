@@ -16,6 +16,7 @@ import {
   ProtocolError,
   ErrorCode,
   type DropReason,
+  type MessagePosition,
   type PeerInfo,
   RESERVED_PREFIX,
 } from "@sfn/channel-core";
@@ -318,6 +319,10 @@ export class NatsRouter implements Router {
     if (size > this.maxPayload) {
       throw new PayloadError(`message on "${topic}" is ${size} bytes, over the NATS server's max_payload (${this.maxPayload})`);
     }
+  }
+
+  position(): MessagePosition | undefined {
+    return this.durable?.takePosition();
   }
 
   publish(topic: string, body: Buffer, options: RoutePublishOptions): boolean {

@@ -118,6 +118,39 @@ it("with durable.handled, a restarted service gets what it had not handled, in o
   expect(got).toEqual([...[7, 8, 9, 10, 11, 12, 13, 14].map((n) => [n, n + 1]), ["last", 1]]);
 });
 
+it("a service's own durable publishes reach its listeners with their position: with durable.handled, a restart does not repeat them", async () => {
+  const namespace = space();
+  let ch = make("self", namespace);
+  const stored: { n: number; publisher?: string; seq?: number }[] = [];
+  ch.subscribe("t", (n, meta) => stored.push({ n: n as number, ...meta.position }));
+  await ch.ready();
+  for (let i = 0; i < 5; i++) ch.publish("t", i);
+  expect(stored.map((s) => [s.n, s.seq])).toEqual([...Array(5).keys()].map((i) => [i, i + 1]));
+  await closeChannel(ch);
+  const positions = new Map([[stored[0]!.publisher!, 5]]);
+  ch = make("self", namespace, { handled: () => positions });
+  const again: unknown[] = [];
+  ch.subscribe("t", (n) => again.push(n));
+  await ch.ready();
+  // What the consumer re-reads (its own earlier messages, from another instance) is recognised;
+  // a message from another service after them shows the re-reading is over.
+  const other = make("other", namespace);
+  await other.ready();
+  other.publish("t", "after");
+  await until(() => again.length >= 1, 20_000, "the other service's message");
+  expect(again).toEqual(["after"]);
+});
+
+it("a configuration the server refuses rejects ready() with its reason, and publish() then runs no listener", async () => {
+  const namespace = space();
+  const ch = make("r3", namespace, { replicas: 3 }); // one server, not a cluster
+  const got: unknown[] = [];
+  ch.subscribe("t", (m) => got.push(m));
+  await expect(ch.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("replicas") });
+  expect(() => ch.publish("t", 1)).toThrow(expect.objectContaining({ code: "ERR_CLOSED" }));
+  expect(got).toEqual([]);
+});
+
 it("refuses a durable.handled that fails or returns something else than positions, from ready()", async () => {
   const namespace = space();
   const bad = make("bad", namespace, { handled: () => new Map([["x", -1]]) });
@@ -130,6 +163,14 @@ it("refuses a durable.handled that fails or returns something else than position
   });
   failing.subscribe("t", () => {});
   await expect(failing.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("store offline") });
+  for (const [i, wrong] of [undefined, null, [["x", 1]], "x"].entries()) {
+    const ch = make(`wrong-${i}`, namespace, { handled: () => wrong as never });
+    ch.subscribe("t", () => {});
+    await expect(ch.ready()).rejects.toMatchObject({
+      code: "ERR_NATS_DURABLE",
+      message: expect.stringContaining("must return a Map or a record"),
+    });
+  }
   expect(() => make("x", namespace, { handled: 42 as never })).toThrow("durable.handled must be a function");
 });
 
