@@ -1,6 +1,6 @@
 // `pnpm bench --only=durable`: what durability costs. The same run, the same payload and server:
-// SFN over NATS in durable mode (JetStream: stored, acknowledged both ways) vs over core NATS vs
-// the mesh. A private JetStream-enabled nats-server on a free port, started here.
+// SFN over NATS in durable mode (JetStream: stored, acknowledged both ways) vs raw JetStream
+// through nats.js with the same acknowledgements vs SFN over core NATS vs the mesh. A private JetStream-enabled nats-server on a free port, started here.
 import { startNatsServer } from "@sfn/test-utils";
 import { runFanout, type FanoutResult } from "./nats-bench.js";
 
@@ -15,13 +15,13 @@ export async function durableSection(quick: boolean): Promise<void> {
   const saved = process.env.NATS_URL;
   process.env.NATS_URL = server.url;
   try {
-    console.log(`\n## Durable delivery: SFN over NATS with JetStream vs over core NATS vs the mesh`);
+    console.log(`\n## Durable delivery: SFN over NATS with JetStream vs raw JetStream vs SFN over core NATS vs the mesh`);
     console.log(
       `a private JetStream nats-server on 127.0.0.1:${server.port} (file store, 1 replica); 100-byte payloads; ` +
         `saturation ${fmt(o.messages)} messages; latency ${fmt(o.rate)} msg/s for ${o.seconds} s; each side its own process\n`,
     );
     const results: FanoutResult[] = [];
-    for (const key of ["sfnDurable", "sfnNats", "sfn"] as const) {
+    for (const key of ["sfnDurable", "natsJetStream", "sfnNats", "sfn"] as const) {
       try {
         results.push(await runFanout(key, o));
       } catch (err) {

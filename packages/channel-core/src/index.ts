@@ -69,6 +69,7 @@ export type {
   MessageChannelEvents,
   MessageChannelOptions,
   MessageMeta,
+  MessagePosition,
   PeerInfo,
   PublishOptions,
   ReconnectOptions,

@@ -20,6 +20,7 @@ import type {
   MessageChannelEvents,
   MessageChannelOptions,
   MessageMeta,
+  MessagePosition,
   PeerInfo,
   PublishOptions,
   TopicMap,
@@ -130,7 +131,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     const host: RouterHost = {
       id: this.id,
       instance: this.instance,
-      deliver: (topic, data, from, pattern) => this.deliver(topic, data, from, pattern),
+      deliver: (topic, data, from, pattern, position) => this.deliver(topic, data, from, pattern, position),
       patterns: () => this.local.patterns(),
       linkUp: (info) => this.emit("link:up", info),
       linkDown: (info) => this.emit("link:down", info),
@@ -295,12 +296,13 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     };
   }
 
-  private deliver(topic: string, data: unknown, from: string, only?: string): void {
+  private deliver(topic: string, data: unknown, from: string, only?: string, position?: MessagePosition): void {
     const regs = this.local.match(topic);
     for (let i = 0; i < regs.length; i++) {
       const reg = regs[i]!;
       if (only !== undefined && reg.pattern !== only) continue;
       const meta: MessageMeta = { topic, from, pattern: reg.pattern };
+      if (position !== undefined) meta.position = position;
       try {
         const result = reg.listener(data, meta);
         if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {

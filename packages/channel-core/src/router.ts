@@ -1,5 +1,15 @@
 import type { ChannelError } from "./errors.js";
-import type { BrokerInfo, ConnectOptions, DropReason, LinkDownInfo, LinkUpInfo, ListenAddress, ListenOptions, PeerInfo } from "./types.js";
+import type {
+  BrokerInfo,
+  MessagePosition,
+  ConnectOptions,
+  DropReason,
+  LinkDownInfo,
+  LinkUpInfo,
+  ListenAddress,
+  ListenOptions,
+  PeerInfo,
+} from "./types.js";
 
 /**
  * What a {@link Router} may call on the channel it serves. The channel keeps local delivery,
@@ -13,8 +23,9 @@ export interface RouterHost {
   /**
    * Hands a message that arrived from `from` to local listeners: of every matching pattern, or,
    * with `pattern`, of that pattern only (for a router whose transport delivers once per pattern).
+   * A durable router passes the message's `position` (listeners see it as `meta.position`).
    */
-  deliver(topic: string, data: unknown, from: string, pattern?: string): void;
+  deliver(topic: string, data: unknown, from: string, pattern?: string, position?: MessagePosition): void;
   /** The patterns this channel has listeners for: the initial interest of a new session or connection. */
   patterns(): readonly string[];
   /** A peer became reachable. */

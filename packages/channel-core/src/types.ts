@@ -204,6 +204,20 @@ export interface MessageMeta<K extends string = string> {
   from: string;
   /** The subscription pattern that matched. */
   pattern: string;
+  /**
+   * Set by durable routers only (`@sfn/channel-nats` durable mode): the message's place in its
+   * publisher's sequence. Stored with a listener's effect, it makes that effect exactly once
+   * across crashes (see the durable mode's `handled` option).
+   */
+  position?: MessagePosition;
+}
+
+/** A durably stored message's place: the publishing instance and its sequence number there (1, 2, ...). */
+export interface MessagePosition {
+  /** Instance id of the publishing channel (a restart of the publisher is a new instance). */
+  readonly publisher: string;
+  /** The message's sequence number among that instance's durable publishes. */
+  readonly seq: number;
 }
 
 /** A subscriber; may return a promise, whose rejection is reported like a throw. */

@@ -46,10 +46,11 @@ describe("durable stream and consumer configurations", () => {
       deliver_policy: DeliverPolicy.New,
       filter_subject: "sfn.prod.d.>",
       ack_wait: 1_000_000_000,
-      max_ack_pending: 7,
+      max_ack_pending: 7 + 65_536, // the listeners' share, plus what may be held back for order
       inactive_threshold: 5_000_000_000,
     });
     expect(c).not.toHaveProperty("filter_subjects");
+    expect(durableConsumerConfig(space, "x", {}, { maxMessages: 10 }).max_ack_pending).toBe(1010);
   });
 
   it("refuses options that are not positive numbers", () => {

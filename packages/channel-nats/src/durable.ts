@@ -15,8 +15,15 @@ import {
   type StoredMsg,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { ClosedError, InvalidOptionError, type DropReason } from "@sfn/channel-core";
+import {
+  createInbox,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
+import { ClosedError, InvalidOptionError, type DropReason, type MessagePosition } from "@sfn/channel-core";
 import { decodeMessageBody } from "@sfn/channel-core/internal";
 import createDebug from "debug";
 import { NatsDurableError } from "./errors.js";
@@ -67,7 +74,17 @@ export interface NatsDurableOptions {
   maxInFlight?: number;
   /** How long a later message of a publisher waits for an earlier one still missing, in ms. @default 30000 */
   gapTimeout?: number;
+  /**
+   * For exactly-once effects across crashes of this service: returns, per publisher instance,
+   * the last sequence number whose effect the application stored (`meta.position`, stored in the
+   * same transaction as the effect). Called once, before the first message is handed over;
+   * messages at or below these positions are acknowledged without reaching listeners.
+   */
+  handled?: () => HandledPositions | Promise<HandledPositions>;
 }
+
+/** What `durable.handled` returns: publisher instance -> last sequence number handled. */
+export type HandledPositions = ReadonlyMap<string, number> | Readonly<Record<string, number>>;
 
 /** Stream limits, from the router's `window` options. */
 export interface DurableLimits {
@@ -81,7 +98,7 @@ export interface DurableLimits {
 export interface DurableHost {
   readonly id: string;
   readonly instance: string;
-  deliver(topic: string, data: unknown, from: string): void;
+  deliver(topic: string, data: unknown, from: string, position?: MessagePosition): void;
   drop(label: string, count: number, reason: DropReason): void;
   drained(): void;
   report(error: Error): void;
@@ -93,6 +110,8 @@ interface Pending {
   payload: Uint8Array;
   label: string;
   state: "queued" | "sent" | "acked";
+  /** When it was last sent (ms, performance.now()). */
+  sentAt: number;
 }
 
 interface PublisherState {
@@ -159,19 +178,41 @@ export function durableStreamConfig(
   };
 }
 
-/** The durable consumer of service `id`. */
+/** Description of a consumer the library created: where it started (what came before was not for it). */
+const START_NOTE = "sfn: delivers from stream sequence ";
+
+/** The stream sequence a library-created consumer started at (0: unknown, created by an operator or an older version). */
+export function consumerStart(description: string | undefined): number {
+  if (!description?.startsWith(START_NOTE)) return 0;
+  const n = Number(description.slice(START_NOTE.length));
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/** Default of `window.maxMessages`, the stream's message cap. */
+const DEFAULT_STREAM_MESSAGES = 65_536;
+
+/**
+ * The durable consumer of service `id`. The server may have `maxAckPending` messages in the
+ * listeners' hands plus up to the stream's message cap (`limits.maxMessages`) held back for order:
+ * a message that overtook an earlier one of its publisher (the earlier publish was retried after a
+ * broker failure and stored later) waits unacknowledged, and if those counted against
+ * `maxAckPending` the consumer would stop before it reached the earlier one.
+ */
 export function durableConsumerConfig(
   space: SubjectSpace,
   id: string,
   options: NatsDurableOptions,
+  limits: Pick<DurableLimits, "maxMessages"> = { maxMessages: DEFAULT_STREAM_MESSAGES },
 ): Partial<ConsumerConfig> & { durable_name: string } {
+  const held = limits.maxMessages;
+  if (!Number.isSafeInteger(held) || held <= 0) throw new InvalidOptionError("limits.maxMessages must be a positive integer");
   return {
     durable_name: encodeServiceId(id),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     filter_subject: `${space.prefix}d.>`,
     ack_wait: ms(positive("durable.ackWait", options.ackWait, 5000)),
-    max_ack_pending: positive("durable.maxAckPending", options.maxAckPending, 1000),
+    max_ack_pending: positive("durable.maxAckPending", options.maxAckPending, 1000) + held,
     inactive_threshold: ms(positive("durable.resumeTimeout", options.resumeTimeout, 60_000)),
   };
 }
@@ -185,7 +226,17 @@ export class Durable {
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
   private messages: ConsumerMessages | undefined;
-  private readonly queue: Pending[] = [];
+  private nc: NatsConnection | undefined;
+  /** Publishes waiting for the server's acknowledgement, answered on `<ackPrefix>.<seq>`. */
+  private ackPrefix = "";
+  private acks: Subscription | undefined;
+  private readonly sent = new Map<number, Pending>();
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** Publishes not acknowledged yet, in order, from `head` (earlier entries are settled). */
+  private queue: Pending[] = [];
+  private head = 0;
+  /** No entry before this index (and at or after `head`) waits to be sent. */
+  private cursor = 0;
   private queueBytes = 0;
   private seq = 0;
   private inFlight = 0;
@@ -213,6 +264,8 @@ export class Durable {
     this.gapTimeout = positive("durable.gapTimeout", options.gapTimeout, 30_000);
     this.resumeTimeout = positive("durable.resumeTimeout", options.resumeTimeout, 60_000);
     positive("durable.replicas", options.replicas, 1);
+    if (options.handled !== undefined && typeof options.handled !== "function")
+      throw new InvalidOptionError("durable.handled must be a function");
     if (options.setup !== undefined && options.setup !== "create" && options.setup !== "existing") {
       throw new InvalidOptionError('durable.setup must be "create" or "existing"');
     }
@@ -235,7 +288,7 @@ export class Durable {
 
   /** Messages waiting for the server's acknowledgement. */
   get pendingMessages(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /** Checks the server, creates or binds the stream. Publishing works from here on. */
@@ -259,6 +312,12 @@ export class Durable {
       }
     });
     this.js = jetstream(nc, { timeout: this.publishTimeout });
+    // Publishes are acknowledged on one wildcard inbox, with one timer for all of them (a
+    // request per publish costs a timer, a promise and an Error for its stack each).
+    this.nc = nc;
+    // The connection's inbox prefix (a custom one for subject permissions), as nats.js's requests use.
+    this.ackPrefix = createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    this.acks = nc.subscribe(`${this.ackPrefix}.*`, { callback: (error, m) => (error ? undefined : this.acknowledged(m)) });
     const config = durableStreamConfig(this.space, this.options, this.limits);
     if ((this.options.setup ?? "create") === "create") {
       await this.retrying("create the stream", async () => {
@@ -280,30 +339,49 @@ export class Durable {
   async consume(): Promise<void> {
     if (this.consuming || this.closed || !this.jsm || !this.js) return;
     this.consuming = true;
-    const config = durableConsumerConfig(this.space, this.host.id, this.options);
+    const config = durableConsumerConfig(this.space, this.host.id, this.options, this.limits);
+    const maxAckPending = positive("durable.maxAckPending", this.options.maxAckPending, 1000);
     const name = config.durable_name;
+    const handled = this.options.handled;
     let floor = 0;
     let restartAt = 0;
+    let start = 0;
+    let unacknowledged: [number, number] | undefined;
     const create = (this.options.setup ?? "create") === "create";
     await this.retrying("create the consumer", async () => {
       if (restartAt === 0) {
         try {
           const info = await this.jsm!.consumers.info(this.streamName, name);
-          if (!create || info.num_ack_pending === 0) {
+          if (!create || (info.num_ack_pending === 0 && !handled)) {
             // Resumes after what it delivered; a jump past that is a loss.
             floor = info.delivered.stream_seq;
             this.lastStreamSeq = floor;
+            // A consumer this library may not restart (setup: "existing"), left with messages
+            // unacknowledged by a crash: they come back only after ackWait, behind newer ones.
+            // Read them from the stream first, so each publisher's order holds (the redeliveries
+            // are then recognised and acknowledged).
+            if (info.num_ack_pending > 0) unacknowledged = [info.ack_floor.stream_seq + 1, floor];
             return;
           }
           // What the previous instance was handed and did not acknowledge would come back only
           // after ackWait, behind newer messages: start the consumer again before its ack floor,
           // so everything comes in stream order. maxAckPending before it: on 2.9 a consumer
           // leader failover can lose the record of messages in flight, which then count as
-          // acknowledged; the instance that crashed may not have read them from the stream yet.
-          // What comes again was handed to the crashed instance's listeners: at least once
-          // across a crash (README).
+          // acknowledged, and an asynchronous listener may not have stored its effect yet. Never
+          // before where the consumer first started: what came before was not for this service.
+          // What comes again and was handled is recognised by `handled`'s positions; without
+          // them it is handed over again: at least once across a crash (README).
+          start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
-          restartAt = Math.max(first, 1, info.ack_floor.stream_seq + 1 - (config.max_ack_pending ?? 1000));
+          restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - maxAckPending);
+          debug(
+            "%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d",
+            this.host.id,
+            info.ack_floor.stream_seq,
+            info.delivered.stream_seq,
+            info.num_ack_pending,
+            restartAt,
+          );
           await this.jsm!.consumers.delete(this.streamName, name);
         } catch (error) {
           if (!(error instanceof JetStreamApiError) || error.code !== 10014) throw error;
@@ -312,23 +390,28 @@ export class Durable {
       if (!create) {
         throw new NatsDurableError(`consumer ${name} of stream ${this.streamName} does not exist (durable.setup is "existing")`);
       }
-      if (restartAt > 0) {
-        await this.jsm!.consumers.add(this.streamName, {
-          ...config,
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: restartAt,
-        });
-        floor = restartAt - 1;
-        this.lastStreamSeq = floor;
-        return;
+      if (restartAt === 0) {
+        // A new consumer: from the next message on (DeliverPolicy.New, with the place noted).
+        restartAt = (await this.jsm!.streams.info(this.streamName)).state.last_seq + 1;
+        start = restartAt;
       }
-      const info = await this.jsm!.consumers.add(this.streamName, config);
-      // A new consumer starts after the last message (DeliverPolicy.New).
-      floor = info.delivered.stream_seq;
+      await this.jsm!.consumers.add(this.streamName, {
+        ...config,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: restartAt,
+        description: `${START_NOTE}${start || restartAt}`,
+      });
+      floor = restartAt - 1;
       this.lastStreamSeq = floor;
     });
+    if (handled) await this.seed(handled);
+    if (unacknowledged) await this.readAgain(...unacknowledged);
     const consumer = await this.js.consumers.get(this.streamName, name);
-    const messages = await consumer.consume({ max_messages: Math.min(256, config.max_ack_pending ?? 256) });
+    // Pull requests live on the consumer's leader: when its node dies, the client hears of it
+    // only from missed heartbeats (two in a row). nats.js's defaults (30 s requests, 15 s
+    // heartbeats) stalled a subscriber for up to a minute after a node failure; these, for a few
+    // tiny messages a second per idle service, keep it to about two seconds.
+    const messages = await consumer.consume({ max_messages: Math.min(256, maxAckPending), expires: 5000, idle_heartbeat: 1000 });
     this.messages = messages;
     void (async () => {
       try {
@@ -340,30 +423,65 @@ export class Durable {
     debug("%s: consuming %s/%s from stream seq %d", this.host.id, this.streamName, name, floor);
   }
 
+  /** Hands over stream messages `from`..`to` (read by sequence) before the consumer's deliveries. */
+  private async readAgain(from: number, to: number): Promise<void> {
+    debug("%s: reading stream seq %d..%d, unacknowledged by a previous instance", this.host.id, from, to);
+    this.lastStreamSeq = from - 1;
+    for (let s = from; s <= to && !this.closed; s += 32) {
+      const seqs = Array.from({ length: Math.min(32, to - s + 1) }, (_, k) => s + k);
+      const read = await this.retrying("read unacknowledged messages", () =>
+        Promise.all(seqs.map((seq) => this.jsm!.streams.getMessage(this.streamName, { seq }))),
+      );
+      for (const sm of read) if (sm?.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+    }
+    this.lastStreamSeq = Math.max(this.lastStreamSeq, to);
+  }
+
+  /** Takes the application's positions (`durable.handled`): what is at or below them was handled. */
+  private async seed(handled: NonNullable<NatsDurableOptions["handled"]>): Promise<void> {
+    let positions: HandledPositions;
+    try {
+      positions = await handled();
+    } catch (error) {
+      throw new NatsDurableError(`durable.handled failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    }
+    const entries = positions instanceof Map ? [...positions] : Object.entries(positions ?? {});
+    for (const [pub, seq] of entries) {
+      if (typeof pub !== "string" || !Number.isSafeInteger(seq) || seq < 0) {
+        throw new NatsDurableError(
+          `durable.handled returned ${JSON.stringify(pub)}: ${String(seq)}; expected publisher instance -> sequence number`,
+        );
+      }
+      const state = this.publishers.get(pub);
+      if (state) state.next = Math.max(state.next, seq + 1);
+      else this.publishers.set(pub, { next: seq + 1, held: new Map(), timer: undefined, seen: Date.now(), skipped: new Set() });
+    }
+  }
+
   /** Queues a message for the stream; false: backpressure (or dropped, `window-full`). */
   publish(topic: string, payload: Uint8Array, label: string): boolean {
     if (this.closed) throw new ClosedError();
-    if (this.queue.length >= this.limits.maxMessages || this.queueBytes + payload.byteLength > this.limits.maxBytes) {
+    if (this.pendingMessages >= this.limits.maxMessages || this.queueBytes + payload.byteLength > this.limits.maxBytes) {
       this.host.drop(label, 1, "window-full");
       this.congested = true;
       return false;
     }
-    this.queue.push({ seq: ++this.seq, subject: this.subject(topic), payload, label, state: "queued" });
+    this.queue.push({ seq: ++this.seq, subject: this.subject(topic), payload, label, state: "queued", sentAt: 0 });
     this.queueBytes += payload.byteLength;
     this.pump();
-    if (this.queue.length * 2 >= this.limits.maxMessages || this.queueBytes * 2 >= this.limits.maxBytes) this.congested = true;
+    if (this.pendingMessages * 2 >= this.limits.maxMessages || this.queueBytes * 2 >= this.limits.maxBytes) this.congested = true;
     return !this.congested;
   }
 
   private pump(): void {
-    if (!this.js || this.retryTimer || this.closed) return;
-    for (const p of this.queue) {
-      if (this.inFlight >= this.maxInFlight) break;
+    if (!this.nc || this.retryTimer || this.closed) return;
+    let i = Math.max(this.cursor, this.head);
+    for (; i < this.queue.length && this.inFlight < this.maxInFlight; i++) {
+      const p = this.queue[i]!;
       if (p.state !== "queued") continue;
-      p.state = "sent";
-      this.inFlight++;
       this.send(p);
     }
+    this.cursor = i;
   }
 
   private send(p: Pending): void {
@@ -371,28 +489,69 @@ export class Durable {
     h.set("Sfn-From", this.host.id);
     h.set(PUBLISHER_HEADER, this.host.instance);
     h.set(SEQUENCE_HEADER, String(p.seq));
-    this.js!.publish(p.subject, p.payload, { msgID: `${this.host.instance}-${p.seq}`, headers: h, timeout: this.publishTimeout }).then(
-      () => {
-        this.inFlight--;
-        p.state = "acked";
-        this.retryPause = 50;
-        this.settle();
-        this.pump();
-      },
-      (error: unknown) => {
-        this.inFlight--;
-        debug("%s: publish %d not acknowledged: %s", this.host.id, p.seq, (error as Error).message);
-        if (this.closed) return;
-        // Send again, in order, everything not acknowledged yet; Nats-Msg-Id keeps it to one copy.
-        if (p.state === "sent") p.state = "queued";
-        this.scheduleRetry();
-      },
-    );
+    h.set("Nats-Msg-Id", `${this.host.instance}-${p.seq}`);
+    p.state = "sent";
+    p.sentAt = performance.now();
+    this.inFlight++;
+    this.sent.set(p.seq, p);
+    try {
+      this.nc!.publish(p.subject, p.payload, { reply: `${this.ackPrefix}.${p.seq}`, headers: h });
+    } catch (error) {
+      // The connection is closed or draining: what is not acknowledged is reported at close().
+      this.failed(`publish ${p.seq}: ${(error as Error).message}`);
+      return;
+    }
+    if (!this.ackTimer) this.ackTimer = setInterval(() => this.checkTimeouts(), Math.max(50, this.publishTimeout / 4));
   }
 
-  private scheduleRetry(): void {
-    if (this.retryTimer || this.closed) return;
-    for (const q of this.queue) if (q.state === "sent") q.state = "queued";
+  /** The server's answer to a publish: a PubAck (stored, perhaps before: `duplicate`), an API error, or no responders. */
+  private acknowledged(m: Msg): void {
+    const seq = Number(m.subject.slice(this.ackPrefix.length + 1));
+    const p = this.sent.get(seq);
+    if (!p || this.closed) return; // answered after it timed out: it is sent again anyway
+    let problem: string | undefined;
+    if (m.headers?.hasError) problem = `${m.headers.code} ${m.headers.description}`;
+    else {
+      try {
+        const ack = JSON.parse(new TextDecoder().decode(m.data)) as { error?: { description?: string }; seq?: number };
+        if (ack.error || typeof ack.seq !== "number") problem = ack.error?.description ?? "no sequence in the acknowledgement";
+      } catch {
+        problem = "unreadable acknowledgement";
+      }
+    }
+    if (problem !== undefined) {
+      this.failed(`publish ${seq} not stored: ${problem}`);
+      return;
+    }
+    this.sent.delete(seq);
+    this.inFlight--;
+    p.state = "acked";
+    this.retryPause = 50;
+    this.settle();
+    this.pump();
+  }
+
+  private checkTimeouts(): void {
+    if (this.sent.size === 0) {
+      clearInterval(this.ackTimer);
+      this.ackTimer = undefined;
+      return;
+    }
+    // In order of sending: the first one is the oldest.
+    const [, oldest] = this.sent.entries().next().value as [number, Pending];
+    if (performance.now() - oldest.sentAt >= this.publishTimeout)
+      this.failed(`publish ${oldest.seq} not acknowledged within ${this.publishTimeout} ms`);
+  }
+
+  /** Sends again, in order, everything not acknowledged yet; Nats-Msg-Id keeps it to one copy. */
+  private failed(why: string): void {
+    debug("%s: %s; sending again from the first unacknowledged", this.host.id, why);
+    if (this.closed) return;
+    for (const p of this.sent.values()) if (p.state === "sent") p.state = "queued";
+    this.sent.clear();
+    this.inFlight = 0;
+    this.cursor = this.head;
+    if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.pump();
@@ -401,14 +560,24 @@ export class Durable {
   }
 
   private settle(): void {
-    while (this.queue.length > 0 && this.queue[0]!.state === "acked") {
-      this.queueBytes -= this.queue.shift()!.payload.byteLength;
+    while (this.head < this.queue.length && this.queue[this.head]!.state === "acked") {
+      this.queueBytes -= this.queue[this.head]!.payload.byteLength;
+      this.head++;
     }
-    if (this.congested && this.queue.length * 4 < this.limits.maxMessages && this.queueBytes * 4 < this.limits.maxBytes) {
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.cursor = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.cursor = Math.max(0, this.cursor - this.head);
+      this.head = 0;
+    }
+    if (this.congested && this.pendingMessages * 4 < this.limits.maxMessages && this.queueBytes * 4 < this.limits.maxBytes) {
       this.congested = false;
       this.host.drained();
     }
-    if (this.queue.length === 0) for (const w of this.drainWaiters.splice(0)) w();
+    if (this.pendingMessages === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
   private receive(m: JsMsg): void {
@@ -440,18 +609,22 @@ export class Durable {
     state.seen = Date.now();
     if (seq < state.next) {
       // Skipped after gapTimeout and come after all: late, but not lost.
-      if (state.skipped.delete(seq)) this.deliver(m);
+      if (state.skipped.delete(seq)) {
+        debug("%s: %s seq %d came after %d was handed over (gapTimeout): late", this.host.id, pub, seq, state.next - 1);
+        this.deliver(m, { publisher: pub, seq });
+      }
       // Otherwise delivered before (a redelivery, or a retried publish stored twice past the duplicate window).
       m.ack();
       return;
     }
     if (seq > state.next) {
       // An earlier message of this publisher is still on its way (redelivery, publish retry).
+      if (state.held.size === 0) debug("%s: %s seq %d waits for %d (stream seq %d)", this.host.id, pub, seq, state.next, sseq);
       state.held.set(seq, m);
       if (!state.timer) state.timer = setTimeout(() => this.skipGap(pub), this.gapTimeout);
       return;
     }
-    this.deliver(m);
+    this.deliver(m, { publisher: pub, seq });
     m.ack();
     state.next++;
     this.release(pub, state);
@@ -460,7 +633,7 @@ export class Durable {
   private release(pub: string, state: PublisherState): void {
     for (let m = state.held.get(state.next); m; m = state.held.get(state.next)) {
       state.held.delete(state.next);
-      this.deliver(m);
+      this.deliver(m, { publisher: pub, seq: state.next });
       m.ack();
       state.next++;
     }
@@ -473,11 +646,11 @@ export class Durable {
     void pub;
   }
 
-  /** Publisher instances come and go (every restart is a new one): keep the state of the last 1024. */
+  /** Publisher instances come and go (every restart is a new one): keep the state of the last 16384 (`handled` may name many). */
   private forgetIdlePublishers(): void {
-    if (this.publishers.size < 1024) return;
+    if (this.publishers.size < 16_384) return;
     const idle = [...this.publishers].filter(([, st]) => st.held.size === 0).sort((a, b) => a[1].seen - b[1].seen);
-    for (const [pub] of idle.slice(0, idle.length - 512)) this.publishers.delete(pub);
+    for (const [pub] of idle.slice(0, idle.length - 8192)) this.publishers.delete(pub);
   }
 
   /** The missing messages never came (the publisher died before its retry got through): go on. */
@@ -486,6 +659,13 @@ export class Durable {
     if (!state) return;
     state.timer = undefined;
     if (state.held.size === 0) return;
+    if (this.missing.size > 0 && !this.closed) {
+      // Stream messages this consumer skipped are still being read: the missing ones may be among
+      // them (a consumer failover on 2.9 loses what was in flight). Going on now would hand the
+      // later ones over first.
+      state.timer = setTimeout(() => this.skipGap(pub), Math.min(1000, this.gapTimeout / 4));
+      return;
+    }
     const next = Math.min(...state.held.keys());
     debug("%s: messages %d..%d of %s never arrived; going on", this.host.id, state.next, next - 1, pub);
     for (let s = state.next; s < next && state.skipped.size < 10_000; s++) state.skipped.add(s);
@@ -519,16 +699,27 @@ export class Durable {
       // Still in the stream: the server should hand them over again after ackWait, but on 2.9 a
       // consumer leader failover can lose the record of messages in flight: read them from the
       // stream (a redelivery after all is recognised per publisher and not handed over twice).
-      const wanted = [...this.missing].sort((a, b) => a - b).slice(0, 256);
-      for (const seq of wanted) {
+      // Read in stream order, 32 at a time, until none is left or the server does not answer.
+      const wanted = [...this.missing].sort((a, b) => a - b);
+      for (let i = 0; i < wanted.length; i += 32) {
+        const batch = wanted.slice(i, i + 32);
+        const read = await Promise.all(batch.map((seq) => this.jsm!.streams.getMessage(this.streamName, { seq }).catch(() => undefined)));
         if (this.closed) return;
-        const sm = await this.jsm.streams.getMessage(this.streamName, { seq }).catch(() => undefined);
-        if (sm === undefined || !this.missing.has(seq)) continue;
-        this.missing.delete(seq);
-        if (sm === null) gone++;
-        // Volatile messages (no sequence) are at most once: not read again.
-        else if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+        let answered = 0;
+        for (let k = 0; k < batch.length; k++) {
+          const seq = batch[k]!;
+          const sm = read[k];
+          if (sm === undefined) continue;
+          answered++;
+          if (!this.missing.has(seq)) continue;
+          this.missing.delete(seq);
+          if (sm === null) gone++;
+          // Volatile messages (no sequence) are at most once: not read again.
+          else if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+        }
+        if (answered === 0) break;
       }
+      debug("%s: read skipped stream messages; %d still missing", this.host.id, this.missing.size);
       if (gone > 0) this.host.drop("*", gone, "window-full");
     } catch (error) {
       debug("%s: stream info failed: %s", this.host.id, (error as Error).message);
@@ -537,7 +728,7 @@ export class Durable {
     if (this.missing.size > 0) this.scheduleMissingCheck();
   }
 
-  private deliver(m: JsMsg): void {
+  private deliver(m: JsMsg, position?: MessagePosition): void {
     const from = m.headers?.get("Sfn-From") || "unknown";
     try {
       const { topic, data } = decodeMessageBody(m.data);
@@ -545,7 +736,7 @@ export class Durable {
         debug("%s: message on %s names topic %s; dropped", this.host.id, m.subject, topic);
         return;
       }
-      this.host.deliver(topic, data, from);
+      this.host.deliver(topic, data, from, position);
     } catch (error) {
       this.host.report(error as Error);
     }
@@ -596,7 +787,7 @@ export class Durable {
 
   /** Waits up to `timeout` ms for the server to acknowledge what was published. */
   async drain(timeout: number): Promise<void> {
-    if (this.queue.length === 0) return;
+    if (this.pendingMessages === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), new Promise((r) => (timer = setTimeout(r, timeout)))]);
     clearTimeout(timer);
@@ -607,12 +798,19 @@ export class Durable {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.ackTimer);
     clearTimeout(this.missingTimer);
     for (const s of this.publishers.values()) clearTimeout(s.timer);
     for (const g of this.gone.values()) clearTimeout(g.timer);
     const counts = new Map<string, number>();
-    for (const p of this.queue) if (p.state !== "acked") counts.set(p.label, (counts.get(p.label) ?? 0) + 1);
-    this.queue.length = 0;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (p.state !== "acked") counts.set(p.label, (counts.get(p.label) ?? 0) + 1);
+    }
+    this.queue = [];
+    this.head = 0;
+    this.sent.clear();
+    this.acks?.unsubscribe();
     for (const [label, count] of counts) this.host.drop(label, count, "disconnected");
     for (const w of this.drainWaiters.splice(0)) w();
     try {
@@ -622,14 +820,13 @@ export class Durable {
     }
   }
 
-  private async retrying(what: string, step: () => Promise<void>): Promise<void> {
+  private async retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
     // Right after a node restart or a leader election the JetStream API answers late or not at all.
     const deadline = Date.now() + Math.max(30_000, this.publishTimeout * 2);
     let pause = 100;
     for (;;) {
       try {
-        await step();
-        return;
+        return await step();
       } catch (error) {
         if (error instanceof NatsDurableError || this.closed || Date.now() > deadline) {
           if (error instanceof NatsDurableError) throw error;

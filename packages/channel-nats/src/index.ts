@@ -16,7 +16,7 @@ export { ANY_SUBSCRIBER, FROM_HEADER, NatsRouter, nats } from "./nats-router.js"
 export type { NatsHeartbeatOptions, NatsRouterOptions } from "./nats-router.js";
 export { NatsDurableError, NatsError, NatsErrorCode, NatsSubjectError } from "./errors.js";
 export { MIN_JETSTREAM_VERSION, PUBLISHER_HEADER, SEQUENCE_HEADER, durableConsumerConfig, durableStreamConfig } from "./durable.js";
-export type { DurableLimits, NatsDurableOptions } from "./durable.js";
+export type { DurableLimits, HandledPositions, NatsDurableOptions } from "./durable.js";
 export { DEFAULT_MAX_SUBJECT_BYTES, DEFAULT_NAMESPACE, SubjectSpace, decodeServiceId, encodeServiceId } from "./subjects.js";
 export type { SubjectSpaceOptions } from "./subjects.js";
 export { BrokerWindow } from "./broker-window.js";

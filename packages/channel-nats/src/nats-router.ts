@@ -185,7 +185,7 @@ export class NatsRouter implements Router {
         {
           id: host.id,
           instance: host.instance,
-          deliver: (topic, data, from) => host.deliver(topic, data, from),
+          deliver: (topic, data, from, position) => host.deliver(topic, data, from, undefined, position),
           drop: (label, count, reason) => this.drop(label, count, reason),
           drained: () => host.drained(),
           report: (e) => host.report(e as ChannelError),

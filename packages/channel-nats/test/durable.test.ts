@@ -81,6 +81,58 @@ it("keeps what is published while a subscriber is away and hands it over when it
   expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
 });
 
+it("with durable.handled, a restarted service gets what it had not handled, in order, and nothing from before it first subscribed", async () => {
+  const namespace = space();
+  // Published before the service's consumer existed: never for it, not even after a restart.
+  const early = make("early", namespace);
+  await early.ready();
+  for (let i = 0; i < 5; i++) early.publish("t", `early ${i}`);
+  await closeChannel(early);
+
+  const pub = make("pub", namespace);
+  let sub = make("sub", namespace);
+  const stored: { n: number; publisher: string; seq: number }[] = [];
+  sub.subscribe("t", (n, meta) => stored.push({ n: n as number, ...meta.position! }));
+  await Promise.all([pub.ready(), sub.ready()]);
+  for (let i = 0; i < 10; i++) pub.publish("t", i);
+  await until(() => stored.length === 10, 20_000, "the first ten");
+  expect(stored.map((s) => s.n)).toEqual([...Array(10).keys()]);
+  expect(stored.map((s) => s.seq)).toEqual([...Array(10).keys()].map((i) => i + 1));
+  expect(new Set(stored.map((s) => s.publisher)).size).toBe(1);
+  await closeChannel(sub);
+  for (let i = 10; i < 15; i++) pub.publish("t", i);
+  await closeChannel(pub);
+
+  // As after a crash that kept the effects of the first 7 only (their positions were stored with them).
+  const positions = new Map([[stored[0]!.publisher, stored[6]!.seq]]);
+  const got: unknown[] = [];
+  sub = make("sub", namespace, { handled: async () => positions });
+  sub.subscribe("t", (n, meta) => got.push([n, meta.position?.seq]));
+  await sub.ready();
+  await until(() => got.length >= 8, 20_000, "what was not handled");
+  // One more message after them says nothing else is coming (they are handed over in stream order).
+  const last = make("last", namespace);
+  await last.ready();
+  last.publish("t", "last");
+  await until(() => got.length >= 9, 20_000, "the last one");
+  expect(got).toEqual([...[7, 8, 9, 10, 11, 12, 13, 14].map((n) => [n, n + 1]), ["last", 1]]);
+});
+
+it("refuses a durable.handled that fails or returns something else than positions, from ready()", async () => {
+  const namespace = space();
+  const bad = make("bad", namespace, { handled: () => new Map([["x", -1]]) });
+  bad.subscribe("t", () => {});
+  await expect(bad.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("durable.handled") });
+  const failing = make("failing", namespace, {
+    handled: async () => {
+      throw new Error("store offline");
+    },
+  });
+  failing.subscribe("t", () => {});
+  await expect(failing.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("store offline") });
+  expect(() => make("x", namespace, { handled: 42 as never })).toThrow("durable.handled must be a function");
+});
+
 it("hands a message stored twice (same publisher and sequence) to listeners once", async () => {
   const namespace = space();
   const sub = make("sub", namespace);
@@ -111,6 +163,50 @@ it("hands a message stored twice (same publisher and sequence) to listeners once
   await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", "m3"), { msgID: "x-3", headers: h });
   await until(() => got.length >= 3, 20_000, "the last one");
   expect(got).toEqual(["m1", "m2", "m3"]);
+});
+
+it("messages held back for order do not stall the consumer: an earlier message stored far behind later ones still comes first", async () => {
+  const namespace = space();
+  // As after a broker failure: the publisher's message 2 was retried and stored after 3..100.
+  const sub = make("sub", namespace, { maxAckPending: 20, gapTimeout: 120_000 });
+  const got: unknown[] = [];
+  sub.subscribe("t", (m) => got.push(m));
+  await sub.ready();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const js = jetstream(nc);
+  const publish = async (seq: number) => {
+    const h = headers();
+    h.set("Sfn-From", "raw");
+    h.set(PUBLISHER_HEADER, "x");
+    h.set(SEQUENCE_HEADER, String(seq));
+    await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", seq), { msgID: `x-${seq}`, headers: h });
+  };
+  await publish(1);
+  for (let seq = 3; seq <= 100; seq++) await publish(seq);
+  await publish(2);
+  await until(() => got.length === 100, 20_000, "all hundred, the late-stored one first");
+  expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+});
+
+it("a publish the server cannot store yet (its stream is gone: no responders) is sent again until stored, once", async () => {
+  const namespace = space();
+  const pub = make("pub", namespace, { publishTimeout: 500 });
+  const drops: DropInfo[] = [];
+  pub.on("drop", (d) => drops.push(d));
+  await pub.ready();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const jsm = await jetstreamManager(nc);
+  const stream = durableStreamConfig(new SubjectSpace(namespace), {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.delete(stream.name);
+  for (let i = 0; i < 5; i++) pub.publish("t", i);
+  await new Promise((r) => setTimeout(r, 300)); // a few refused rounds
+  await jsm.streams.add(stream);
+  await closeChannel(pub); // waits for the server's acknowledgements
+  expect(drops).toEqual([]);
+  const info = await jsm.streams.info(stream.name);
+  expect(info.state.messages).toBe(5);
 });
 
 it("reports what a stream limit discarded while a subscriber was away (drop window-full)", async () => {
@@ -203,6 +299,43 @@ it("binds to a stream and consumers that operators pre-created (setup: existing)
   const stranger = make("stranger", namespace, { setup: "existing" });
   stranger.subscribe("t", () => {});
   await expect(stranger.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("does not exist") });
+});
+
+it("setup existing: messages a crashed instance left unacknowledged come first, in order, once", async () => {
+  const namespace = space();
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  const jsm = await jetstreamManager(nc);
+  const ns = new SubjectSpace(namespace);
+  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.add(stream);
+  const consumer = durableConsumerConfig(ns, "sub", { ackWait: 1000 });
+  await jsm.consumers.add(stream.name, consumer);
+  const pub = make("pub", namespace, { setup: "existing" });
+  await pub.ready();
+  const stored = async (n: number) => {
+    while ((await jsm.streams.info(stream.name)).state.messages < n) await new Promise((r) => setTimeout(r, 20));
+  };
+  for (let i = 0; i < 5; i++) pub.publish("t", i);
+  await stored(5);
+  // The crashed instance: handed the first five, never acknowledged them.
+  const raw = await jetstream(nc).consumers.get(stream.name, consumer.durable_name);
+  const fetched: number[] = [];
+  for await (const m of await raw.fetch({ max_messages: 5, expires: 2000 })) fetched.push(m.seq);
+  expect(fetched).toHaveLength(5);
+  // Then newer messages of the same publisher, which the server hands over before redelivering.
+  for (let i = 5; i < 10; i++) pub.publish("t", i);
+  await stored(10);
+  const sub = make("sub", namespace, { setup: "existing", ackWait: 1000 });
+  const got: unknown[] = [];
+  sub.subscribe("t", (m) => got.push(m));
+  await sub.ready();
+  await until(() => got.length >= 10, 20_000, "delivery");
+  // The server's redeliveries (after ackWait) are recognised and acknowledged, not handed over again.
+  while ((await jsm.consumers.info(stream.name, consumer.durable_name)).num_ack_pending > 0) await new Promise((r) => setTimeout(r, 50));
+  pub.publish("t", 10);
+  await until(() => got.length >= 11, 20_000, "the last one");
+  expect(got).toEqual([...Array(11).keys()]);
 });
 
 it("delivers volatile publishes in durable mode too, and a service's own messages only locally", async () => {
