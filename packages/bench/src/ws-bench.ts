@@ -37,7 +37,8 @@ export interface WsBenchOptions {
  * Saturation and fixed-rate latency for SFN and for the Redis emitter, against the same front
  * end and the same clients. Both publishers warm up first; latency is measured at each load in
  * eight rounds that alternate between the systems (a system measured later profits from a warmer
- * client process, by as much as the difference being measured).
+ * client process, by as much as the difference being measured), after one unrecorded round of
+ * each at that load.
  */
 export async function runWs(o: WsBenchOptions): Promise<WsResult[]> {
   const fe = await startWorker("./ws-worker.ts", ["fe"], profileArgs("ws-fe"));
@@ -72,6 +73,14 @@ export async function runWs(o: WsBenchOptions): Promise<WsResult[]> {
     const seconds = (o.seconds * 2) / rounds.length;
     for (const [l, rate] of o.broadcastRates.entries()) {
       const total = Math.round(rate * seconds);
+      // One unrecorded round per system at each new load: the first round after a change of load
+      // took the transition (the clients process and the front end settling to the new rate),
+      // and the first round is always the same system's.
+      for (const i of [0, 1]) {
+        await clients.request({ cmd: "reset" }, "reset");
+        await systems[i]!.pub.request({ cmd: "rate", rate, seconds: seconds / 2 }, "done");
+        await settle(clients, Math.round((rate * seconds) / 2) * o.clients);
+      }
       for (const i of rounds) {
         await clients.request({ cmd: "reset", latency: true }, "reset");
         const cpu0 = await feCpu();
@@ -80,6 +89,10 @@ export async function runWs(o: WsBenchOptions): Promise<WsResult[]> {
         const into = stats[i]!.latency[l]!;
         into.cpu += (await feCpu()) - cpu0;
         into.broadcasts += total;
+        if (process.env.WS_ROUNDS_VERBOSE)
+          console.error(
+            `round ${systems[i]!.name} @${rate}/s: p50 ${(percentile(r.latencies, 50) / 1000).toFixed(2)} ms, p99 ${(percentile(r.latencies, 99) / 1000).toFixed(2)} ms, max ${(percentile(r.latencies, 100) / 1000).toFixed(2)} ms`,
+          );
         // A loop, not push(...xs): a round at 200 broadcasts/s has more latencies than a call takes arguments.
         for (const x of r.latencies) into.all.push(x);
         for (const x of r.firsts ?? []) into.firsts.push(x);
