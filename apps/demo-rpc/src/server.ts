@@ -89,7 +89,17 @@ if (natsUrl) {
   }
 } else {
   console.log(`demo-rpc: linking to ${webUrl}`);
-  await rpc.connect(webUrl, { timeout: 60_000 });
+  try {
+    await rpc.connect(webUrl, { timeout: 60_000 });
+  } catch (e) {
+    const { code, message } = e as { code?: string; message: string };
+    console.error(
+      code === "ERR_DUPLICATE_ID"
+        ? "demo-rpc: another demo-rpc is already linked to demo-web (service ids are unique); stop it first"
+        : `demo-rpc: cannot link to ${webUrl}: ${code ?? ""} ${message}`,
+    );
+    process.exit(1);
+  }
 }
 
 const stop = async (): Promise<void> => {

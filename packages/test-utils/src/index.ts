@@ -7,6 +7,7 @@ export { createTestCa, type LeafOptions, type TestCa, type TestCert } from "./ce
 export { ChainRunner, serveChains, type ChainResult, type ChainStep } from "./chain-runner.js";
 export {
   freePort,
+  stablePort,
   hasNatsServer,
   startNatsCluster,
   startNatsServer,

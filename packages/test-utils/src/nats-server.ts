@@ -96,6 +96,28 @@ export function hasNatsServer(): boolean {
   return spawnSync(natsServerBinary(), ["--version"], { stdio: "ignore" }).status === 0;
 }
 
+/** Below Linux's ephemeral range (32768-60999): the kernel never hands these out on its own. */
+const STABLE_PORTS = { from: 20_000, to: 32_000 };
+
+/**
+ * A free port for a server that a test kills and restarts on the same port. A port from the
+ * ephemeral range, free while its server is down, can meanwhile become the local port of any
+ * outgoing connection or of any `listen(0)` on the machine, and the restart then fails; one below
+ * that range is only taken by someone asking for it by number.
+ */
+export async function stablePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = STABLE_PORTS.from + Math.floor(Math.random() * (STABLE_PORTS.to - STABLE_PORTS.from));
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once("error", () => resolve(false));
+      srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+    if (attempt > 200) return freePort();
+  }
+}
+
 /** A port that was free on 127.0.0.1 a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -284,7 +306,7 @@ class PrivateNatsServer implements NatsServer {
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   // A port found free can be taken by someone else before the server binds it: try again.
   for (let attempt = 1; ; attempt++) {
-    const server = new PrivateNatsServer({ client: await freePort(), monitor: await freePort() }, options);
+    const server = new PrivateNatsServer({ client: await stablePort(), monitor: await stablePort() }, options);
     try {
       await server.start();
       return server;
@@ -311,7 +333,7 @@ export async function startNatsCluster(n = 3, options: NatsClusterOptions = {}):
   if (!Number.isInteger(n) || n < 1) throw new Error("a cluster needs at least one server");
   for (let attempt = 1; ; attempt++) {
     const ports: { client: number; monitor: number; cluster: number }[] = [];
-    for (let i = 0; i < n; i++) ports.push({ client: await freePort(), monitor: await freePort(), cluster: await freePort() });
+    for (let i = 0; i < n; i++) ports.push({ client: await stablePort(), monitor: await stablePort(), cluster: await stablePort() });
     const name = options.clusterName ?? "sfn-test";
     const routes: string[][] = [];
     for (let i = 0; i < n; i++) {
