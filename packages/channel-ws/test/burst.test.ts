@@ -1,3 +1,7 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server } from "socket.io";
+import { io as connectClient } from "socket.io-client";
 import { MessageChannel } from "@sfn/channel-core";
 import { withWs } from "../src/index.js";
 import { connect, startFrontEnd, until, type Client, type FrontEnd } from "./harness.js";
@@ -63,5 +67,39 @@ describe("a burst of emits on a served front end", () => {
     web.channel.ws.unserve();
     web.channel.ws.serve(web.io);
     expect(engine.listenerCount("flush")).toBe(flushBefore);
+  });
+});
+
+describe("a burst to clients on the HTTP long-polling transport", () => {
+  it("arrives complete and in order (only WebSocket clients are corked)", async () => {
+    const http = createServer();
+    const io = new Server(http); // polling and websocket, as Socket.IO's default
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const port = (http.address() as AddressInfo).port;
+    const web = withWs(new MessageChannel({ id: "web-polling" }));
+    const { url } = await web.listen({ server: http, path: "/sfn-channel" });
+    web.ws.serve(io);
+    const pub = withWs(new MessageChannel({ id: "polling-pub" }));
+    const socket = connectClient(`http://127.0.0.1:${port}`, { transports: ["polling"], forceNew: true });
+    try {
+      await pub.connect(url);
+      await until(() => pub.ws.servers().includes("web-polling"), 5000, "front end known");
+      const got: number[] = [];
+      socket.on("seq", (n: number) => got.push(n));
+      if (!socket.connected) await new Promise<void>((r) => socket.once("connect", () => r()));
+      expect(socket.io.engine.transport.name).toBe("polling");
+      for (let i = 0; i < 200; i++) pub.ws.emit("seq", i);
+      await until(() => got.length >= 200, 10_000, "burst over polling");
+      expect(got).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    } finally {
+      // The polling client says goodbye with one more HTTP request: wait for it to finish.
+      const engine = socket.io.engine;
+      const closed = new Promise<void>((r) => (engine && engine.readyState !== "closed" ? engine.once("close", () => r()) : r()));
+      socket.disconnect();
+      await closed;
+      await pub.close({ drainTimeout: 0 });
+      await web.close({ drainTimeout: 0 });
+      await new Promise<void>((r) => io.close(() => r()));
+    }
   });
 });
