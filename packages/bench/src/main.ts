@@ -51,6 +51,47 @@ async function core(): Promise<void> {
       );
     }
   }
+  if (!args.has("--no-fanout")) await coreFanout(results, quick);
+}
+
+/**
+ * Fan-out: one publisher process to 8 subscriber processes, each subscriber receiving every
+ * message; per-subscriber throughput against the same system's one-to-one figure of this run.
+ */
+async function coreFanout(single: CoreResult[], quick: boolean): Promise<void> {
+  const o = { subscribers: 8, messages: quick ? 50_000 : 200_000, rate: 2_500, seconds: quick ? 2 : 4 };
+  console.log(
+    `\n### Core fan-out: one publisher to ${o.subscribers} subscriber processes; saturation ${fmt(o.messages)} messages ` +
+      `(${fmt(o.messages * o.subscribers)} deliveries); latency ${fmt(o.rate)} msg/s (${fmt(o.rate * o.subscribers)} deliveries/s) for ${o.seconds} s\n`,
+  );
+  const results: FanoutResult[] = [];
+  for (const key of ["sfn", "nats", "redis"] as const) {
+    try {
+      results.push(await runFanout(key, o));
+    } catch (err) {
+      console.log(`- ${key}: failed: ${(err as Error).message}`);
+    }
+  }
+  console.log(
+    "| system | msgs/s per subscriber | deliveries/s | one-to-one msgs/s (this run) | one-to-one / per subscriber | p50 ms | p99 ms | lost | out of order | dup |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const r of results) {
+    const one = single.find((s) => s.system === r.system)?.throughput ?? Number.NaN;
+    console.log(
+      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.deliveries)} | ${fmt(one)} | x${fmt(one / r.throughput, 2)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} |`,
+    );
+  }
+  const ours = results.find((r) => r.system === "sfn-channel");
+  if (ours) {
+    console.log("");
+    for (const other of results.filter((r) => r !== ours)) {
+      console.log(
+        `fan-out, sfn-channel vs ${other.system}: throughput per subscriber x${fmt(ours.throughput / other.throughput, 2)}, ` +
+          `p50 x${fmt(ours.p50 / other.p50, 2)}, p99 x${fmt(ours.p99 / other.p99, 2)}`,
+      );
+    }
+  }
 }
 
 async function ws(): Promise<void> {

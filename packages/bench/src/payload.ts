@@ -6,9 +6,17 @@ export function nowMicros(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
-/** Builds payload `seq` stamped with the current time. */
+// The padding every payload carries, copied in (a zero-filled `Buffer.alloc(n, fill)` per
+// message cost ~0.7 µs, more than some systems' whole publish).
+const TEMPLATE = Buffer.alloc(PAYLOAD_SIZE, 0x61);
+
+/**
+ * Builds payload `seq` stamped with the current time: a fresh buffer (~0.15 µs with the clock),
+ * since the NATS and Redis clients keep a reference to it until they write it out.
+ */
 export function makePayload(seq: number): Buffer {
-  const b = Buffer.alloc(PAYLOAD_SIZE, 0x61);
+  const b = Buffer.allocUnsafe(PAYLOAD_SIZE);
+  b.set(TEMPLATE);
   b.writeUInt32BE(seq >>> 0, 0);
   b.writeDoubleBE(nowMicros(), 4);
   return b;

@@ -24,10 +24,10 @@ import {
   type ReadyFrame,
   type RoleValue,
 } from "./protocol/frames.js";
-import { createDecoder, decodeEach, encodeControl, writeHeader, type DecodeLimits } from "./protocol/codec.js";
+import { createDecoder, decodeEach, encodeControl, type DecodeLimits } from "./protocol/codec.js";
 import type { ValueLimits } from "./protocol/value-guard.js";
 import { CloseCode, type TransportConnection } from "./transport/transport.js";
-import type { PeerSession, WindowEntry } from "./peer-session.js";
+import type { PeerSession } from "./peer-session.js";
 import type { LinkDownReason } from "./types.js";
 
 const debug = createDebug("sfn:channel:link");
@@ -36,6 +36,10 @@ const debug = createDebug("sfn:channel:link");
 const SOCKET_HIGH_WATER = 1 << 20;
 // Largest coalesced write; bigger frames still go out alone.
 const MAX_BATCH = 256 * 1024;
+// Batch buffers, recycled once the transport is done with them. Shared by every connection of
+// the process (at most 4 MiB pooled): buffers per link would hold 256 KiB or more per idle link.
+const batchSlabs: Buffer[] = [];
+const MAX_POOLED_SLABS = 16;
 // Handshake frames (HELLO, AUTH, READY, ERROR, BYE) are flat arrays of scalars: until the link
 // is open a message with nested values, records or bigints is refused before it is decoded
 // (msgpackr compiles a reader per record shape: milliseconds of CPU per unauthenticated message).
@@ -115,7 +119,6 @@ export class Connection {
   private transcript: Buffer | undefined;
   private control: Buffer[] = [];
   private controlBytes = 0;
-  private readonly slabs: Buffer[] = [];
   private inflight = 0;
   private flushScheduled = false;
   private closeReason: LinkDownReason | undefined;
@@ -310,20 +313,19 @@ export class Connection {
         size += c.length;
         nControl++;
       }
-      const entries: WindowEntry[] = [];
+      let nEntries = 0;
       if (session?.sentIndex === 0 && !session.allSent) this.lastProgress = Date.now();
       if (session) {
-        for (let e = session.nextUnsent(); e !== undefined; e = session.nextUnsent()) {
-          if ((nControl > 0 || entries.length > 0) && size + e.size > limit) break;
-          entries.push(e);
-          size += e.size;
-          session.markSent();
+        for (let e = session.unsentSize(0); e >= 0; e = session.unsentSize(nEntries)) {
+          if ((nControl > 0 || nEntries > 0) && size + e > limit) break;
+          nEntries++;
+          size += e;
         }
       }
       if (size === 0) return;
       // Batches are written into recycled buffers: allocating fresh 256 KiB buffers at
       // hundreds of batches a second costs more than the copying itself.
-      const slab = size <= MAX_BATCH ? (this.slabs.pop() ?? Buffer.allocUnsafe(MAX_BATCH)) : undefined;
+      const slab = size <= MAX_BATCH ? (batchSlabs.pop() ?? Buffer.allocUnsafe(MAX_BATCH)) : undefined;
       const out = slab ? slab.subarray(0, size) : Buffer.allocUnsafe(size);
       let offset = 0;
       for (let i = 0; i < nControl; i++) {
@@ -333,16 +335,12 @@ export class Connection {
         this.controlBytes -= c.length;
       }
       this.control = nControl === this.control.length ? [] : this.control.slice(nControl);
-      for (const e of entries) {
-        offset = writeHeader(out, offset, e.type, e.seq);
-        out.set(e.body, offset);
-        offset += e.body.length;
-      }
+      if (session && nEntries > 0) session.writeUnsent(out, offset, nEntries);
       this.inflight += size;
       this.lastSent = Date.now();
       this.transport.send(out, () => {
         // The transport is done with the bytes once this runs.
-        if (slab && this.slabs.length < 4) this.slabs.push(slab);
+        if (slab && batchSlabs.length < MAX_POOLED_SLABS) batchSlabs.push(slab);
         const wasFull = this.inflight >= SOCKET_HIGH_WATER;
         this.inflight -= size;
         if (this.inflight < SOCKET_HIGH_WATER / 2) this.scheduleFlush();

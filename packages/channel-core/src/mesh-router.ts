@@ -47,6 +47,8 @@ export class MeshRouter implements LinkingRouter {
   private readonly transportOf = new WeakMap<Connection, TransportConnection>();
   private readonly dialOptions = new Map<string, DialOptions>();
   private readonly sessions = new Map<string, PeerSession>();
+  /** The sessions as an array, rebuilt after a change: `publish` walks it for every message. */
+  private sessionList: PeerSession[] | undefined;
   private readonly connections = new Set<Connection>();
   private readonly listeners: TransportListener[] = [];
   private readonly dialers = new Map<string, Dialer>();
@@ -215,7 +217,9 @@ export class MeshRouter implements LinkingRouter {
       for (const id of to) if (id !== this.id && !this.sessions.has(id)) this.drop(id, 1, "no-link");
     }
     let ok = true;
-    for (const s of this.sessions.values()) {
+    const list = (this.sessionList ??= [...this.sessions.values()]);
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i] as PeerSession;
       if ((to && !to.has(s.id)) || !s.remote.matches(topic)) continue;
       if (s.peerMaxFrameSize && body.length + SEQ_HEADER_MAX > s.peerMaxFrameSize) {
         this.drop(s.id, 1, "too-large");
@@ -431,6 +435,7 @@ export class MeshRouter implements LinkingRouter {
     }
     s.bind(conn, hello.maxFrameSize);
     this.sessions.set(s.id, s);
+    this.sessionList = undefined;
     conn.open(s);
     s.awaitUp(resumed);
     this.maybeUp(s);
@@ -557,6 +562,7 @@ export class MeshRouter implements LinkingRouter {
     s.clearExpiry();
     if (this.sessions.get(s.id) !== s) return;
     this.sessions.delete(s.id);
+    this.sessionList = undefined;
     const wasCongested = this.congested.delete(s);
     const lost = s.reset(null, "");
     if (lost > 0) this.drop(s.id, lost, reason);

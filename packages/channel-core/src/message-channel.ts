@@ -7,7 +7,7 @@ import { MESH_OPTION_KEYS } from "./mesh-options.js";
 import { MeshRouter } from "./mesh-router.js";
 import { encodeMessageBody } from "./protocol/codec.js";
 import { assertPattern, assertTopic } from "./protocol/topic.js";
-import { type LinkingRouter, type Router, type RouterHost, isLinkingRouter } from "./router.js";
+import { type LinkingRouter, type RoutePublishOptions, type Router, type RouterHost, isLinkingRouter } from "./router.js";
 import type {
   ConnectOptions,
   DefaultTopics,
@@ -79,6 +79,9 @@ export interface CloseOptions {
 }
 
 type AnyListener = Listener<unknown>;
+
+/** Route options of a plain publish: every subscriber, kept in the resume window. */
+const TO_EVERY_SUBSCRIBER: RoutePublishOptions = Object.freeze({});
 
 const CORE_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 
@@ -272,16 +275,27 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     return out;
   }
 
-  private publishAny(topic: string, data: unknown, options: PublishOptions = {}): boolean {
+  private publishAny(topic: string, data: unknown, options?: PublishOptions): boolean {
     this.assertOpen();
-    const to = options.to === undefined ? undefined : new Set(typeof options.to === "string" ? [options.to] : options.to);
     // Encoded and checked before anything happens, whoever subscribes: a payload the router
     // could never send fails the same way with or without peers, and with no side effect.
+    if (options === undefined) {
+      // The common call, without an object per message.
+      const body = encodeMessageBody(topic, data);
+      this.router.checkPayload(topic, body);
+      this.deliver(topic, data, this.id);
+      return this.router.publish(topic, body, TO_EVERY_SUBSCRIBER);
+    }
+    const to = options.to === undefined ? undefined : new Set(typeof options.to === "string" ? [options.to] : options.to);
     const body = encodeMessageBody(topic, data);
     this.router.checkPayload(topic, body);
     if ((options.local ?? true) && (!to || to.has(this.id))) this.deliver(topic, data, this.id);
     to?.delete(this.id);
-    return this.router.publish(topic, body, { to, volatile: options.volatile });
+    return this.router.publish(
+      topic,
+      body,
+      to === undefined && !options.volatile ? TO_EVERY_SUBSCRIBER : { to, volatile: options.volatile },
+    );
   }
 
   private subscribeAny(pattern: string, listener: AnyListener): Unsubscribe {

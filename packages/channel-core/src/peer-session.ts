@@ -1,19 +1,11 @@
-import { Deque } from "./deque.js";
 import { InterestSet } from "./interest.js";
 import { FrameType } from "./protocol/frames.js";
-import { headerLength, type SequencedType } from "./protocol/codec.js";
+import { headerLength, writeHeader, type SequencedType } from "./protocol/codec.js";
 import type { Connection } from "./connection.js";
 import type { DropReason, PeerInfo } from "./types.js";
 
-/** One frame in the resume window. */
-export interface WindowEntry {
-  seq: number;
-  type: SequencedType;
-  /** Everything after the header; shared between links for the same publish. */
-  body: Buffer;
-  /** Header plus body, in bytes. */
-  size: number;
-}
+// Smallest ring of the resume window; below this it never shrinks.
+const MIN_WINDOW_CAPACITY = 16;
 
 /** Caps of one session's resume window (MSG frames only; SUB/UNSUB never count against them). */
 export interface WindowCaps {
@@ -56,7 +48,14 @@ export class PeerSession {
   private pendingUp: { resumed: boolean } | undefined;
   private expiry: NodeJS.Timeout | undefined;
   private nextSeq = 1;
-  private readonly window = new Deque<WindowEntry>();
+  // The resume window: a ring (power-of-two capacity) of frame bodies and types, oldest at
+  // `head`. Sequence numbers are consecutive, so entry i is frame `nextSeq - length + i`: no
+  // object per frame, only the body, which is shared between the links of one publish.
+  private bodies: (Buffer | undefined)[] = new Array(MIN_WINDOW_CAPACITY);
+  private types = new Uint8Array(MIN_WINDOW_CAPACITY);
+  private mask = MIN_WINDOW_CAPACITY - 1;
+  private head = 0;
+  private length = 0;
   private _messages = 0;
   private _bytes = 0;
 
@@ -140,34 +139,65 @@ export class PeerSession {
 
   /** Frames in the window. */
   get windowLength(): number {
-    return this.window.length;
+    return this.length;
   }
 
   /** True if every window entry has been written to the current connection. */
   get allSent(): boolean {
-    return this._sentIndex >= this.window.length;
+    return this._sentIndex >= this.length;
   }
 
-  /** The next window entry not yet written to the current connection. */
-  nextUnsent(): WindowEntry | undefined {
-    return this.window.at(this._sentIndex);
+  /** Bytes (header and body) of the frame `i` entries after the next unsent one; -1 past the end. */
+  unsentSize(i: number): number {
+    const at = this._sentIndex + i;
+    if (at >= this.length) return -1;
+    return headerLength(this.nextSeq - this.length + at) + (this.bodies[(this.head + at) & this.mask] as Buffer).length;
   }
 
-  /** The connection wrote the entry {@link nextUnsent} returned. */
-  markSent(): void {
-    this._sentIndex++;
+  /**
+   * Writes the next `n` unsent frames (header, then body) into `out` at `offset`, counts them
+   * as written to the current connection, and returns the offset after them.
+   */
+  writeUnsent(out: Buffer, offset: number, n: number): number {
+    const first = this.nextSeq - this.length + this._sentIndex;
+    for (let i = 0; i < n; i++) {
+      const slot = (this.head + this._sentIndex + i) & this.mask;
+      const body = this.bodies[slot] as Buffer;
+      offset = writeHeader(out, offset, this.types[slot] as SequencedType, first + i);
+      // TypedArray#set, not Buffer#copy: for bodies this small copy's argument handling costs more than the bytes.
+      out.set(body, offset);
+      offset += body.length;
+    }
+    this._sentIndex += n;
+    return offset;
   }
 
   /** Numbers a control frame (SUB/UNSUB) and keeps it until the peer acknowledges it. */
-  enqueue(type: SequencedType, body: Buffer): WindowEntry {
+  enqueue(type: SequencedType, body: Buffer): void {
     const seq = this.nextSeq++;
-    const entry: WindowEntry = { seq, type, body, size: headerLength(seq) + body.length };
-    this.window.push(entry);
+    if (this.length > this.mask) this.resize((this.mask + 1) * 2);
+    const slot = (this.head + this.length) & this.mask;
+    this.bodies[slot] = body;
+    this.types[slot] = type;
+    this.length++;
     if (type === FrameType.MSG) {
       this._messages++;
-      this._bytes += entry.size;
+      this._bytes += headerLength(seq) + body.length;
     }
-    return entry;
+  }
+
+  private resize(capacity: number): void {
+    const bodies: (Buffer | undefined)[] = new Array(capacity);
+    const types = new Uint8Array(capacity);
+    for (let i = 0; i < this.length; i++) {
+      const slot = (this.head + i) & this.mask;
+      bodies[i] = this.bodies[slot];
+      types[i] = this.types[slot] as number;
+    }
+    this.bodies = bodies;
+    this.types = types;
+    this.mask = capacity - 1;
+    this.head = 0;
   }
 
   /**
@@ -193,15 +223,24 @@ export class PeerSession {
 
   /** Forgets every frame up to `seq`; returns how many were removed. */
   acknowledge(seq: number): number {
-    let removed = 0;
-    for (let e = this.window.peek(); e !== undefined && e.seq <= seq; e = this.window.peek()) {
-      this.window.shift();
-      if (e.type === FrameType.MSG) {
+    const first = this.nextSeq - this.length;
+    const removed = seq < first ? 0 : Math.min(this.length, seq - first + 1);
+    for (let i = 0; i < removed; i++) {
+      const slot = this.head;
+      const body = this.bodies[slot] as Buffer;
+      this.bodies[slot] = undefined;
+      if (this.types[slot] === FrameType.MSG) {
         this._messages--;
-        this._bytes -= e.size;
+        this._bytes -= headerLength(first + i) + body.length;
       }
-      removed++;
+      this.head = (slot + 1) & this.mask;
     }
+    this.length -= removed;
+    // Memory follows the live length, with slack: halving at most once per acknowledgement, and
+    // only below an eighth, so a busy window is not copied back and forth; an empty one goes
+    // back to the smallest ring at once (an idle link costs what it did before any traffic).
+    const capacity = this.mask + 1;
+    if (capacity > MIN_WINDOW_CAPACITY && this.length * 8 <= capacity) this.resize(this.length === 0 ? MIN_WINDOW_CAPACITY : capacity / 2);
     this._sentIndex = Math.max(0, this._sentIndex - removed);
     if (seq > this.acked) this.acked = seq;
     return removed;
@@ -218,7 +257,11 @@ export class PeerSession {
   /** Starts a new session; returns how many unacknowledged messages were lost with the old one. */
   reset(key: Uint8Array | null, instance: string): number {
     const lost = this._messages;
-    this.window.drain();
+    this.bodies = new Array(MIN_WINDOW_CAPACITY);
+    this.types = new Uint8Array(MIN_WINDOW_CAPACITY);
+    this.mask = MIN_WINDOW_CAPACITY - 1;
+    this.head = 0;
+    this.length = 0;
     this._messages = 0;
     this._bytes = 0;
     this._sentIndex = 0;

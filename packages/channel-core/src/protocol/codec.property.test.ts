@@ -1,7 +1,19 @@
 import fc from "fast-check";
 import { ChannelError, PayloadError, ProtocolError } from "../errors.js";
-import { createDecoder, decodeFrames, encodeMessageBody, encodePatternsBody, encodeSequenced, packValue } from "./codec.js";
+import {
+  type DecodedFrames,
+  createDecoder,
+  decodeEach,
+  decodeFrames,
+  encodeControl,
+  encodeMessageBody,
+  encodePatternsBody,
+  encodeSequenced,
+  packValue,
+  toFrame,
+} from "./codec.js";
 import { FrameType } from "./frames.js";
+import { UnsafeValueError, checkValues } from "./value-guard.js";
 
 const decoder = createDecoder();
 
@@ -113,5 +125,63 @@ describe("frame decoder (property-based)", () => {
     expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(data.ok).toBe(1);
+  });
+
+  it("reads MSG frames with Buffer payloads by hand exactly as msgpackr reads them, in any mix, intact or damaged", () => {
+    // The reference: every frame of the message through the allow-list scan and msgpackr.
+    const reference = (data: Buffer): DecodedFrames => {
+      const out: DecodedFrames = { frames: [], end: 0, error: undefined };
+      try {
+        checkValues(data);
+        createDecoder().unpackMultiple(data, (value: unknown, _start?: number, end = data.length) => {
+          out.frames.push(toFrame(value));
+          out.end = end;
+          return true;
+        });
+      } catch (cause) {
+        if (cause instanceof UnsafeValueError) out.frames = [];
+        out.end = cause instanceof UnsafeValueError ? 0 : out.end;
+        out.error = cause instanceof ChannelError ? cause : new ProtocolError("ERR_MALFORMED_FRAME", String(cause));
+      }
+      return out;
+    };
+    const anyTopic = fc.oneof(topic, fc.constantFrom("ü.ß", "x".repeat(40), "y".repeat(300), "t"));
+    const frame = fc.oneof(
+      fc
+        .tuple(fc.integer({ min: 0, max: 2 ** 33 }), anyTopic, fc.uint8Array({ maxLength: 300 }))
+        .map(([seq, t, b]) => encodeSequenced(FrameType.MSG, seq, encodeMessageBody(t, Buffer.from(b)))),
+      fc
+        .tuple(fc.integer({ min: 1, max: 2 ** 20 }), topic, json)
+        .map(([seq, t, d]) => encodeSequenced(FrameType.MSG, seq, encodeMessageBody(t, d))),
+      fc
+        .tuple(fc.integer({ min: 1, max: 2 ** 20 }), fc.array(topic, { maxLength: 3 }))
+        .map(([seq, p]) => encodeSequenced(FrameType.SUB, seq, encodePatternsBody(p))),
+      fc.integer({ min: 0, max: 2 ** 20 }).map((seq) => encodeControl({ type: FrameType.ACK, seq })),
+      fc.constant(packValue({ a: 1, b: [2] })),
+      fc.constant(Buffer.from([0xd6, 0x69, 0, 0, 0, 1])), // a refused extension
+    );
+    fc.assert(
+      fc.property(
+        fc.array(frame, { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 2 }),
+        (frames, at, byte, damage) => {
+          const b = Buffer.concat(frames);
+          const i = at % b.length;
+          const data = damage === 0 ? b : damage === 1 ? b.subarray(0, i) : Buffer.from(b);
+          if (damage === 2) data[i] = byte;
+          if (data.length === 0) return;
+          const got = decodeEach(createDecoder(), data);
+          const want = reference(data);
+          expect(got.frames).toEqual(want.frames);
+          expect(got.end).toBe(want.end);
+          expect(got.error?.code).toBe(want.error?.code);
+          for (const f of got.frames)
+            if (f.type === FrameType.MSG && f.data instanceof Uint8Array) expect(Buffer.isBuffer(f.data)).toBe(true);
+        },
+      ),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -2,6 +2,7 @@ import { Packr, Unpackr, addExtension } from "msgpackr";
 import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import {
   createDecoder,
+  decodeEach,
   decodeFrames,
   decodeMessageBody,
   encodeControl,
@@ -316,5 +317,52 @@ describe("decodeMessageBody: Buffer payload bodies (str topic, then bin)", () =>
     }
     const str16 = Buffer.concat([Buffer.from([0xda, 0x01, 0x00]), Buffer.alloc(256, 0x61), Buffer.from([0xc4, 0x01, 0x09])]);
     expect(decodeMessageBody(str16)).toEqual({ topic: "a".repeat(256), data: Buffer.from([9]) });
+  });
+});
+
+describe("decodeEach: MSG frames with Buffer payloads read by hand", () => {
+  const msg = (seq: number, topic: string, payload: Buffer): Buffer =>
+    encodeSequenced(FrameType.MSG, seq, encodeMessageBody(topic, payload));
+
+  it("gives each payload as a view of the received message, as msgpackr does", () => {
+    // Larger than Buffer's pool: the message has an ArrayBuffer of its own.
+    const data = Buffer.concat([msg(1, "a.b", Buffer.from([1, 2])), msg(2, "a.b", Buffer.alloc(5000, 3))]);
+    const { frames, end, error } = decodeEach(createDecoder(), data);
+    expect(error).toBeUndefined();
+    expect(end).toBe(data.length);
+    expect(frames).toEqual([
+      { type: FrameType.MSG, seq: 1, topic: "a.b", data: Buffer.from([1, 2]) },
+      { type: FrameType.MSG, seq: 2, topic: "a.b", data: Buffer.alloc(5000, 3) },
+    ]);
+    for (const f of frames) expect((f as { data: Buffer }).data.buffer).toBe(data.buffer);
+  });
+
+  it("tells apart topics that share a slot of its topic cache", () => {
+    // Same length and the same first, middle and last bytes.
+    const topics = ["ab.cd.ef", "ab.xd.ef", "ab.cd.ef", "ab.xd.ef"];
+    const data = Buffer.concat(topics.map((t, i) => msg(i + 1, t, Buffer.from([i]))));
+    expect(decodeEach(createDecoder(), data).frames.map((f) => (f as { topic: string }).topic)).toEqual(topics);
+  });
+
+  it("leaves non-ASCII topics, empty and overlong topics to msgpackr and the frame checks", () => {
+    const utf8 = decodeEach(createDecoder(), msg(1, "ü.ß.€", Buffer.from([7])));
+    expect(utf8.frames).toEqual([{ type: FrameType.MSG, seq: 1, topic: "ü.ß.€", data: Buffer.from([7]) }]);
+    const header = Buffer.from([0x94, FrameType.MSG, 0xce, 0, 0, 0, 1]);
+    const empty = Buffer.concat([header, Buffer.from([0xa0, 0xc4, 0x01, 0x07])]);
+    const overlong = Buffer.concat([header, Buffer.from([0xda, 0x04, 0x01]), Buffer.alloc(1025, 0x61), Buffer.from([0xc4, 0x01, 0x07])]);
+    for (const bad of [empty, overlong]) {
+      const good = msg(1, "t", Buffer.from([1]));
+      const { frames, error } = decodeEach(createDecoder(), Buffer.concat([good, bad]));
+      expect(frames).toHaveLength(1);
+      expect(error?.code).toBe(ErrorCode.MALFORMED_FRAME);
+    }
+  });
+
+  it("hands on no frame of a message the allow-list refuses, even frames it read by hand before the refused value", () => {
+    const data = Buffer.concat([msg(1, "t", Buffer.from([1])), Buffer.from([0xd6, 0x69, 0, 0, 0, 1])]);
+    const { frames, end, error } = decodeEach(createDecoder(), data);
+    expect(frames).toEqual([]);
+    expect(end).toBe(0);
+    expect(error?.code).toBe(ErrorCode.MALFORMED_FRAME);
   });
 });

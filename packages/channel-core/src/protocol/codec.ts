@@ -324,19 +324,111 @@ export function decodeEach(
     out.error = malformed("empty message");
     return out;
   }
+  // Open links carry mostly MSG frames with a `Buffer` payload, in the one layout the encoder
+  // writes: read those by hand, up to the first frame of any other shape; msgpackr decodes the
+  // rest as before (the guard scans only that rest: what is read here holds nothing to refuse).
+  const start = max === Infinity ? readMessageFrames(data, out.frames) : 0;
+  out.end = start;
+  if (start === data.length) return out;
+  const rest = start === 0 ? data : data.subarray(start);
   try {
-    checkValues(data, limits.values ?? DEFAULT_VALUE_LIMITS);
-    decoder.unpackMultiple(data, (value: unknown, _start?: number, end = data.length) => {
+    checkValues(rest, limits.values ?? DEFAULT_VALUE_LIMITS);
+    decoder.unpackMultiple(rest, (value: unknown, _start?: number, end = rest.length) => {
       out.frames.push(toFrame(value, limits));
-      out.end = end;
+      out.end = start + end;
       return out.frames.length < max;
     });
   } catch (cause) {
+    // The guard (it runs before msgpackr) refuses the message as a whole: no frame of it is handed on.
+    if (cause instanceof UnsafeValueError) {
+      out.frames.length = 0;
+      out.end = 0;
+    }
     if (cause instanceof ChannelError) out.error = cause;
     else if (cause instanceof UnsafeValueError) out.error = malformed(`message refused: ${cause.message}`, cause);
     else out.error = malformed(`message is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
   }
   return out;
+}
+
+// Topics of received MSG frames, decoded once: a direct-mapped cache on the topic's bytes. The
+// same string object each time also keeps its hash, so the subscription lookup by topic is cheaper.
+const TOPIC_SLOTS = 256;
+const topicBytes: (Uint8Array | undefined)[] = new Array(TOPIC_SLOTS);
+const topicStrings: string[] = new Array(TOPIC_SLOTS);
+
+/** The ASCII topic in `data[from, to)`, or undefined if a byte is outside ASCII (msgpackr decodes that one). */
+function asciiTopic(data: Buffer, from: number, to: number): string | undefined {
+  const n = to - from;
+  const slot = (n * 31 + (data[from] as number) * 7 + (data[to - 1] as number) * 3 + (data[from + (n >> 1)] as number)) & (TOPIC_SLOTS - 1);
+  const known = topicBytes[slot];
+  if (known !== undefined && known.length === n) {
+    let i = 0;
+    while (i < n && known[i] === data[from + i]) i++;
+    if (i === n) return topicStrings[slot];
+  }
+  for (let i = from; i < to; i++) if ((data[i] as number) > 0x7f) return undefined;
+  const s = data.toString("latin1", from, to);
+  // A copy (Buffer#slice would be a view that keeps the whole received message alive).
+  topicBytes[slot] = Uint8Array.prototype.slice.call(data, from, to);
+  topicStrings[slot] = s;
+  return s;
+}
+
+/**
+ * Reads MSG frames laid out as the encoder writes them (`94 04 ce <seq> <ASCII str topic> <bin
+ * data>`) from the start of `data` into `frames`, stopping at the first frame of any other shape
+ * (left to msgpackr, which would read these the same way: a str and a bin carry no extension,
+ * record or nesting). Returns the offset where it stopped. The data is a view of `data`, as
+ * msgpackr gives it.
+ */
+function readMessageFrames(data: Uint8Array, frames: Frame[]): number {
+  // msgpackr gives a plain Uint8Array's bins as Uint8Arrays: those messages stay with it.
+  if (!Buffer.isBuffer(data)) return 0;
+  const buf = data;
+  const len = data.length;
+  let at = 0;
+  while (at + 10 <= len && data[at] === 0x94 && data[at + 1] === FrameType.MSG && data[at + 2] === 0xce) {
+    const seq =
+      (data[at + 3] as number) * 0x1000000 +
+      (((data[at + 4] as number) << 16) | ((data[at + 5] as number) << 8) | (data[at + 6] as number));
+    let p = at + 7;
+    const t = data[p] as number;
+    let topicLength: number;
+    if (t >= 0xa1 && t <= 0xbf) {
+      topicLength = t & 0x1f;
+      p += 1;
+    } else if (t === 0xd9 && p + 1 < len) {
+      topicLength = data[p + 1] as number;
+      p += 2;
+    } else if (t === 0xda && p + 2 < len) {
+      topicLength = ((data[p + 1] as number) << 8) | (data[p + 2] as number);
+      p += 3;
+    } else break;
+    const topicEnd = p + topicLength;
+    if (topicLength === 0 || topicLength > MAX_TOPIC_LENGTH || topicEnd >= len) break;
+    const b = data[topicEnd] as number;
+    let size: number;
+    let dataStart: number;
+    if (b === 0xc4 && topicEnd + 2 <= len) {
+      size = data[topicEnd + 1] as number;
+      dataStart = topicEnd + 2;
+    } else if (b === 0xc5 && topicEnd + 3 <= len) {
+      size = ((data[topicEnd + 1] as number) << 8) | (data[topicEnd + 2] as number);
+      dataStart = topicEnd + 3;
+    } else if (b === 0xc6 && topicEnd + 5 <= len) {
+      size =
+        (data[topicEnd + 1] as number) * 0x1000000 +
+        (((data[topicEnd + 2] as number) << 16) | ((data[topicEnd + 3] as number) << 8) | (data[topicEnd + 4] as number));
+      dataStart = topicEnd + 5;
+    } else break;
+    if (dataStart + size > len) break;
+    const topic = asciiTopic(buf, p, topicEnd);
+    if (topic === undefined) break;
+    frames.push({ type: FrameType.MSG, seq, topic, data: buf.subarray(dataStart, dataStart + size) });
+    at = dataStart + size;
+  }
+  return at;
 }
 
 /** A message as a router received it: the topic it was published on, and its payload. */
