@@ -79,6 +79,25 @@ describe("hostile input: each attack ends in a typed error and a closed link, an
       c.send(encodeSequenced(FrameType.SUB, 2, encodePatternsBody(Array.from({ length: 5001 }, (_, i) => `p${i}`))));
     }));
 
+  it("messages whose topic has a newline, a control character, a space or an empty token (they would forge log lines)", async () => {
+    const got: string[] = [];
+    const off = victim.subscribe(">", (_data, meta) => void got.push(meta.topic));
+    try {
+      for (const [i, topic] of ["beat\nforged: admin logged in", "a\u0000b", "a..b", "a b"].entries()) {
+        // A Buffer payload (read by hand) and an object one (through msgpackr).
+        for (const payload of [Buffer.from("x"), { x: 1 }]) {
+          await expectRefused(ErrorCode.MALFORMED_FRAME, async (c) => {
+            await c.handshake(`forger-${i}-${Buffer.isBuffer(payload) ? "bin" : "obj"}`, SECRET);
+            c.send(encodeSequenced(FrameType.MSG, 2, encodeMessageBody(topic, payload)));
+          });
+        }
+      }
+    } finally {
+      off();
+    }
+    expect(got.filter((t) => t !== "beat")).toEqual([]);
+  });
+
   it("an unknown frame type", () => expectRefused(ErrorCode.UNKNOWN_FRAME, (c) => c.send(packValue([99, "?"]))));
 
   it("a message before the handshake", () =>

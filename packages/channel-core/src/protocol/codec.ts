@@ -1,7 +1,7 @@
 import { Packr, Unpackr } from "msgpackr";
 import { ChannelError, ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { FrameType, PROTOCOL_VERSION, Role, type ControlFrame, type Frame } from "./frames.js";
-import { MAX_TOPIC_LENGTH } from "./topic.js";
+import { MAX_TOPIC_LENGTH, assertTopic } from "./topic.js";
 import { DEFAULT_VALUE_LIMITS, UnsafeValueError, checkValues, type ValueLimits } from "./value-guard.js";
 
 /*
@@ -266,7 +266,7 @@ export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMI
       if (raw.length !== 4 || !isSeq(seq) || typeof topic !== "string" || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
         throw malformed("MSG frame has the wrong shape");
       }
-      return { type, seq, topic, data };
+      return { type, seq, topic: peerTopic(topic), data };
     }
     case FrameType.SUB:
     case FrameType.UNSUB: {
@@ -298,6 +298,20 @@ export function toFrame(raw: unknown, limits: DecodeLimits = DEFAULT_DECODE_LIMI
   }
 }
 
+/**
+ * A topic a peer sent, held to the rules `publish` applies (wildcards aside, `$sfn.` allowed:
+ * adapters publish there): whitespace, control characters or empty tokens would otherwise reach
+ * listeners' `meta.topic` and error messages (a newline in a topic forges log lines).
+ */
+function peerTopic(topic: string): string {
+  try {
+    assertTopic(topic, true);
+  } catch (cause) {
+    throw malformed(`message topic refused: ${(cause as Error).message}`, cause);
+  }
+  return topic;
+}
+
 /** What {@link decodeEach} found in one message. */
 export interface DecodedFrames {
   /** The valid frames, in order, up to the first invalid one. */
@@ -310,8 +324,10 @@ export interface DecodedFrames {
 
 /**
  * Decodes the frames of one WebSocket message one at a time, at most `max` of them: the first
- * invalid frame stops decoding, so nothing after it is decoded (only the allow-list scan of
- * {@link checkValues}, a linear pass without allocation, covers the whole message first).
+ * invalid frame stops decoding, so nothing after it is decoded. MSG frames in the encoder's own
+ * layout at the start of the message are read by hand first (frame objects and payload views, no
+ * copy); the allow-list scan of {@link checkValues} then covers the rest before msgpackr decodes
+ * it, and if it refuses, none of the message's frames is handed on.
  */
 export function decodeEach(
   decoder: Unpackr,
@@ -369,6 +385,13 @@ function asciiTopic(data: Buffer, from: number, to: number): string | undefined 
   }
   for (let i = from; i < to; i++) if ((data[i] as number) > 0x7f) return undefined;
   const s = data.toString("latin1", from, to);
+  // Checked once per topic that enters the cache; an invalid one is left to msgpackr and
+  // toFrame, which refuse it with a reason.
+  try {
+    assertTopic(s, true);
+  } catch {
+    return undefined;
+  }
   // A copy (Buffer#slice would be a view that keeps the whole received message alive).
   topicBytes[slot] = Uint8Array.prototype.slice.call(data, from, to);
   topicStrings[slot] = s;
@@ -463,7 +486,7 @@ export function decodeMessageBody(body: Uint8Array, limits: ValueLimits = DEFAUL
   if (values.length !== 2 || typeof topic !== "string" || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
     throw malformed("message body has the wrong shape");
   }
-  return { topic, data };
+  return { topic: peerTopic(topic), data };
 }
 
 /**
@@ -505,7 +528,7 @@ function binaryMessageBody(body: Uint8Array): MessageBody | undefined {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length);
   const topic = bytes.toString("utf8", at, topicEnd);
   if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) return undefined;
-  return { topic, data: body.subarray(start) };
+  return { topic: peerTopic(topic), data: body.subarray(start) };
 }
 
 /** Decodes every frame of one WebSocket message; any invalid byte fails the whole message. */

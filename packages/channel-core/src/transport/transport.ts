@@ -24,7 +24,12 @@ export interface TransportHandlers {
 
 /** One bidirectional, message-oriented, ordered connection. */
 export interface TransportConnection {
-  /** Sends one message; `done` runs once the bytes are handed to the OS, or with an error. */
+  /**
+   * Sends one message; `done` runs once the bytes are handed to the OS, or with an error. `data`
+   * is lent, not given: it belongs to a pool of batch buffers shared by every link of the process
+   * and is overwritten once `done` has run, so a transport must copy what it keeps (or hands to an
+   * in-process receiver) before calling `done`.
+   */
   send(data: Buffer, done: (error?: Error) => void): void;
   /** Starts an orderly close. */
   close(code: number, reason: string): void;
