@@ -95,31 +95,45 @@ async function coreFanout(single: CoreResult[], quick: boolean): Promise<void> {
 }
 
 async function ws(): Promise<void> {
+  const clients = Number(process.env.WS_CLIENTS ?? 500);
+  // Offered loads in deliveries/s: 20 broadcasts/s to 500 clients, and 200/s, where the front end is near saturation.
+  const deliveryRates = [10_000, 100_000];
   const o = {
-    clients: Number(process.env.WS_CLIENTS ?? 500),
+    clients,
     broadcasts: quick ? 300 : 1000,
-    deliveryRate: 10_000,
+    broadcastRates: deliveryRates.map((d) => d / clients),
     seconds: quick ? 3 : 5,
   };
+  const loads = o.broadcastRates.map((b, i) => `${fmt(b)}/s (${fmt(deliveryRates[i]!)} deliveries/s)`);
   console.log(`\n## WebSocket push: a publisher service to ${o.clients} socket.io-client connections on one front end`);
   console.log(
-    `saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${fmt(o.deliveryRate)} deliveries/s for ${o.seconds} s\n`,
+    `saturation: ${fmt(o.broadcasts)} broadcasts (${fmt(o.broadcasts * o.clients)} deliveries); latency: ${loads.join(" and ")} broadcasts for ${o.seconds} s each\n`,
   );
   const results = await runWs(o);
-  console.log("| system | deliveries/s at saturation | p50 ms @10k/s | p99 ms @10k/s | first client p50 ms | first client p99 ms | lost |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  const head = o.broadcastRates
+    .map((b) => `p50 / p99 ms @${fmt(b)}/s | first client p50 / p99 ms @${fmt(b)}/s | front-end CPU µs/broadcast @${fmt(b)}/s`)
+    .join(" | ");
+  console.log(`| system | deliveries/s at saturation | front-end CPU µs/broadcast at saturation | ${head} | lost |`);
+  console.log(`|---|---:|---:|${o.broadcastRates.map(() => "---:|---:|---:|").join("")}---:|`);
+  const pair = (a: number, b: number): string => `${fmt(a, 2)} / ${fmt(b, 2)}`;
   for (const r of results) {
-    console.log(
-      `| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.firstP50, 2)} | ${fmt(r.firstP99, 2)} | ${r.lost} |`,
-    );
+    const cells = r.latency.map((l) => `${pair(l.p50, l.p99)} | ${pair(l.firstP50, l.firstP99)} | ${fmt(l.feCpu)}`).join(" | ");
+    console.log(`| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.feCpu)} | ${cells} | ${r.lost} |`);
   }
   const [ours, theirs] = results;
   if (ours && theirs) {
+    console.log(`\nsfn-channel vs ${theirs.system} (lower latency ratio is better):`);
     console.log(
-      `\nsfn-channel vs ${theirs.system}: throughput x${fmt(ours.deliveriesPerSec / theirs.deliveriesPerSec, 2)}, ` +
-        `p50 x${fmt(ours.p50 / theirs.p50, 2)}, p99 x${fmt(ours.p99 / theirs.p99, 2)}, ` +
-        `first-client p50 x${fmt(ours.firstP50 / theirs.firstP50, 2)}, p99 x${fmt(ours.firstP99 / theirs.firstP99, 2)} (lower latency ratio is better)`,
+      `- throughput x${fmt(ours.deliveriesPerSec / theirs.deliveriesPerSec, 2)}, front-end CPU per broadcast x${fmt(ours.feCpu / theirs.feCpu, 2)}`,
     );
+    for (const [i, b] of o.broadcastRates.entries()) {
+      const a = ours.latency[i]!;
+      const t = theirs.latency[i]!;
+      console.log(
+        `- @${fmt(b)} broadcasts/s: p50 x${fmt(a.p50 / t.p50, 2)}, p99 x${fmt(a.p99 / t.p99, 2)}, ` +
+          `first-client p50 x${fmt(a.firstP50 / t.firstP50, 2)}, p99 x${fmt(a.firstP99 / t.firstP99, 2)}, front-end CPU per broadcast x${fmt(a.feCpu / t.feCpu, 2)}`,
+      );
+    }
   }
 }
 

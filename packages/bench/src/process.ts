@@ -9,6 +9,18 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
+/**
+ * Node flags that CPU-profile the worker playing `role` when `BENCH_PROFILE` names it
+ * (comma-separated roles, e.g. `BENCH_PROFILE=ws-fe`); profiles go to `BENCH_PROFILE_DIR`
+ * (default `./profiles`), one `.cpuprofile` per thread (tsx's loader has one of its own), written
+ * when the process exits.
+ */
+export function profileArgs(role: string): string[] {
+  const roles = (process.env.BENCH_PROFILE ?? "").split(",");
+  if (!roles.includes(role)) return [];
+  return ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? "profiles"}/${role}`];
+}
+
 /** Starts `file` (TypeScript, through tsx) with `args`; resolves after its `ready` message. */
 export async function startWorker(
   file: string,

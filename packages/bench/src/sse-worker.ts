@@ -15,6 +15,10 @@ const [role, ...rest] = process.argv.slice(2);
 const send = (m: unknown): void => void process.send?.(m);
 const PAD = "x".repeat(60);
 const gc = (globalThis as { gc?: () => void }).gc;
+// Broadcasts per event-loop turn at saturation, then a setImmediate lets I/O run. One per turn
+// capped better-sse at less than half its speed; 16 (4-64 measured) is its fastest, and SFN's
+// publisher is driven the same way.
+const PER_TURN = { better: Number(process.env.SSE_PER_TURN_BETTER ?? 16), sfn: Number(process.env.SSE_PER_TURN_SFN ?? 16) };
 
 function memory(): number {
   gc?.();
@@ -42,7 +46,8 @@ async function frontEnd(): Promise<void> {
       better.broadcast({ s: i, t: nowMicros(), pad: PAD }, "bench");
       return true;
     };
-    if (m.cmd === "better-saturate") send({ type: "done", startAt: await flood(m.n as number, broadcast, async () => {}, 1) });
+    if (m.cmd === "better-saturate")
+      send({ type: "done", startAt: await flood(m.n as number, broadcast, async () => {}, PER_TURN.better) });
     if (m.cmd === "better-rate")
       send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, broadcast, async () => {}) });
     if (m.cmd === "close") process.exit(0);
@@ -121,7 +126,7 @@ async function publisher(): Promise<void> {
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     const drain = async (): Promise<void> => void (await once(message, "drain"));
     if (m.cmd === "saturate") {
-      send({ type: "done", startAt: await flood(m.n as number, push, drain, 1) });
+      send({ type: "done", startAt: await flood(m.n as number, push, drain, PER_TURN.sfn) });
     } else if (m.cmd === "rate") {
       send({ type: "done", startAt: await paced(m.rate as number, m.seconds as number, push, drain) });
     } else if (m.cmd === "close") process.exit(0);

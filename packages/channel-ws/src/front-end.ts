@@ -12,6 +12,8 @@ export interface SocketIoServer {
 
 /** The part of a Socket.IO `Namespace` a front end uses. */
 export interface NamespaceShape {
+  /** The namespace's adapter (replaced by `io.adapter(...)`). */
+  readonly adapter: object;
   to(rooms: string[]): BroadcastShape;
   except(rooms: string[]): BroadcastShape;
 }
@@ -51,6 +53,23 @@ interface Applied {
   local: boolean;
 }
 
+// The operator of a whole namespace, local or not, per adapter: most operations (a plain
+// `emit` to everyone) need nothing else, and Socket.IO's operators are immutable, so one can be
+// reused instead of building three per operation. Keyed by the adapter, which the operator holds:
+// `io.adapter(...)` gives every namespace a new one.
+const everyone = new WeakMap<object, { all: BroadcastShape; local: BroadcastShape }>();
+
+function everyoneIn(nsp: NamespaceShape): { all: BroadcastShape; local: BroadcastShape } {
+  const key = nsp.adapter;
+  let e = everyone.get(key);
+  if (!e) {
+    const all = nsp.except([]);
+    e = { all, local: all.local };
+    everyone.set(key, e);
+  }
+  return e;
+}
+
 /**
  * Builds the Socket.IO operator an operation describes. Without `via` the operation was sent
  * to every front end, so each applies it to its own clients only (`local`): a cluster adapter
@@ -60,9 +79,13 @@ function broadcastFor(io: SocketIoServer, op: Operation): Applied | undefined {
   // An operation never creates a namespace: without one, nobody is there to reach.
   const nsp = io._nsps.get(op.nsp) as NamespaceShape | undefined;
   if (!nsp) return undefined;
+  const local = op.local === true || !op.via;
+  if (op.rooms.length === 0 && op.except.length === 0) {
+    const e = everyoneIn(nsp);
+    return { b: local ? e.local : e.all, local };
+  }
   let b = op.rooms.length > 0 ? nsp.to(op.rooms) : nsp.except([]);
   if (op.except.length > 0) b = b.except(op.except);
-  const local = op.local === true || !op.via;
   if (local) b = b.local;
   return { b, local };
 }
@@ -98,23 +121,40 @@ async function localAck(b: BroadcastShape, op: Extract<Operation, { t: "ack" }>)
   return { items: answers.filter((a) => a.ok).map((a) => a.value), complete: answers.every((a) => a.ok) };
 }
 
-/** Applies one operation on a front end; resolves with the reply for requests. */
-export async function applyOperation(io: SocketIoServer, server: string, op: Operation): Promise<Reply | undefined> {
+/** An operation that asks for an answer. */
+export type Request = Extract<Operation, { t: "fetch" | "ack" }>;
+
+/**
+ * Applies one operation on a front end. Commands (`emit`, room changes, disconnects) are applied
+ * at once and return undefined, with no promise per operation; requests return the promise of
+ * their reply.
+ */
+export function applyOperation(io: SocketIoServer, server: string, op: Operation): Promise<Reply> | undefined {
+  if (op.t === "fetch" || op.t === "ack") return answer(io, server, op);
+  const applied = broadcastFor(io, op);
+  if (!applied) return undefined;
+  const b = op.volatile || op.compress !== undefined ? flagged(applied.b, op) : applied.b;
+  switch (op.t) {
+    case "emit":
+      b.emit(op.ev, ...op.args);
+      return undefined;
+    case "join":
+      b.socketsJoin(op.names);
+      return undefined;
+    case "leave":
+      b.socketsLeave(op.names);
+      return undefined;
+    case "disconnect":
+      b.disconnectSockets(op.close);
+      return undefined;
+  }
+}
+
+/** Answers a request on this front end. */
+async function answer(io: SocketIoServer, server: string, op: Request): Promise<Reply> {
   const applied = broadcastFor(io, op);
   const b = applied && flagged(applied.b, op);
   switch (op.t) {
-    case "emit":
-      b?.emit(op.ev, ...op.args);
-      return undefined;
-    case "join":
-      b?.socketsJoin(op.names);
-      return undefined;
-    case "leave":
-      b?.socketsLeave(op.names);
-      return undefined;
-    case "disconnect":
-      b?.disconnectSockets(op.close);
-      return undefined;
     case "fetch": {
       const sockets = b ? await b.fetchSockets() : [];
       const items: RemoteSocketInfo[] = sockets.map((s) => ({

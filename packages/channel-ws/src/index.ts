@@ -19,7 +19,7 @@
  * @packageDocumentation
  */
 export { withWs, WsApi } from "./ws-api.js";
-export type { WithWs } from "./ws-api.js";
+export type { ServeOptions, WithWs } from "./ws-api.js";
 export { WsOperator, DEFAULT_REQUEST_TIMEOUT } from "./operator.js";
 export { WsError, WsErrorCode, WsTimeoutError, WsUnknownServerError } from "./errors.js";
 export type { WsTimeoutDetail } from "./errors.js";

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { WsError, WsErrorCode, WsTimeoutError, WsUnknownServerError } from "./errors.js";
 import { applyOperation, type SocketIoServer } from "./front-end.js";
+import { coalesceWrites } from "./coalesce-writes.js";
 import { OP_TOPIC, REPLY_TOPIC, readOperation, readReply, type Operation, type Reply } from "./protocol.js";
 import { WsOperator, type OperationSink } from "./operator.js";
 
@@ -9,6 +10,18 @@ import { WsOperator, type OperationSink } from "./operator.js";
 const REPLY_GRACE = 250;
 // Link-down reasons that mean the front end left on purpose, not that it failed.
 const CLEAN_CLOSES: ReadonlySet<string> = new Set(["peer-closed", "peer-disconnected", "disconnected"]);
+
+/** Options of {@link WsApi.serve}. */
+export interface ServeOptions {
+  /**
+   * Write the packets that wait together for a client (several events that arrived in one link
+   * frame, or while the client's previous write was in progress) in one system call, by corking
+   * the client's TCP socket for engine.io's flush. It applies to everything the server sends,
+   * and only to clients on the WebSocket transport; nothing is delayed.
+   * @default true
+   */
+  coalesceWrites?: boolean;
+}
 
 interface Pending {
   expected: Set<string>;
@@ -47,13 +60,20 @@ export class WsApi extends WsOperator {
    *
    * `io` is typed structurally ({@link SocketIoServer}), so services that only publish need
    * neither socket.io nor its types; any `Server` of socket.io 4 fits.
+   *
+   * Unless `options.coalesceWrites` is false, packets that wait together for a client (a burst
+   * of operations) are written to it in one system call instead of one each; see {@link ServeOptions}.
    */
-  serve(io: SocketIoServer): () => void {
+  serve(io: SocketIoServer, options: ServeOptions = {}): () => void {
     if (this.served)
       throw new WsError(WsErrorCode.USAGE, `service "${this.channel.id}" already serves a Socket.IO server; unserve() it first`);
     if (!(io?._nsps instanceof Map))
       throw new WsError(WsErrorCode.USAGE, "serve(io) takes a Socket.IO v4 Server (new Server() from socket.io)");
+    // Installed once the server has its engine (a Server may be attached after serve()).
+    const coalesce = options.coalesceWrites !== false;
+    let uncoalesce = coalesce ? coalesceWrites(io) : undefined;
     const off = this.core.subscribe(OP_TOPIC, (data, meta) => {
+      if (coalesce) uncoalesce ??= coalesceWrites(io);
       const op = readOperation(data);
       if (!op) {
         this.core.report(
@@ -61,11 +81,18 @@ export class WsApi extends WsOperator {
         );
         return;
       }
-      return applyOperation(io, this.channel.id, op).then((reply) => {
-        if (reply) this.core.publish(REPLY_TOPIC, reply, { to: meta.from, local: meta.from === this.channel.id });
+      // Commands are applied here and now; only requests (fetchSockets, acks) make a promise.
+      return applyOperation(io, this.channel.id, op)?.then((reply) => {
+        this.core.publish(REPLY_TOPIC, reply, { to: meta.from, local: meta.from === this.channel.id });
       });
     });
-    this.served = { io, off };
+    this.served = {
+      io,
+      off: () => {
+        off();
+        uncoalesce?.();
+      },
+    };
     return () => this.unserve();
   }
 
