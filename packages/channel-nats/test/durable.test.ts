@@ -47,6 +47,36 @@ async function closeChannel(ch: MessageChannel): Promise<void> {
 
 const space = () => `durable-${++ns}`;
 
+async function client(): Promise<NatsConnection> {
+  const nc = await connect({ servers: server.url });
+  conns.push(nc);
+  return nc;
+}
+
+/**
+ * Publishes as a durable publisher instance "x" would (its sequence number `seq`), with raw
+ * JetStream: to put messages in the stream in orders a real publisher only makes after failures.
+ */
+async function rawPublish(nc: NatsConnection, namespace: string, seq: number, data: unknown, msgID = `x-${seq}`): Promise<void> {
+  const h = headers();
+  h.set("Sfn-From", "raw");
+  h.set(PUBLISHER_HEADER, "x");
+  h.set(SEQUENCE_HEADER, String(seq));
+  await jetstream(nc).publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", data), { msgID, headers: h });
+}
+
+/** The stream and the consumer of service "sub", created as an operator would (setup: "existing"). */
+async function precreated(namespace: string, consumerOptions: NatsDurableOptions = {}) {
+  const nc = await client();
+  const jsm = await jetstreamManager(nc);
+  const ns = new SubjectSpace(namespace);
+  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.add(stream);
+  const consumer = durableConsumerConfig(ns, "sub", consumerOptions);
+  await jsm.consumers.add(stream.name, consumer);
+  return { nc, jsm, stream, consumer };
+}
+
 it("delivers topic publishes through the stream, in order, to every subscribed service once", async () => {
   const namespace = space();
   const pub = make("pub", namespace);
@@ -180,28 +210,14 @@ it("hands a message stored twice (same publisher and sequence) to listeners once
   const got: unknown[] = [];
   sub.subscribe("t", (m) => got.push(m));
   await sub.ready();
-  const nc = await connect({ servers: server.url });
-  conns.push(nc);
-  const js = jetstream(nc);
+  const nc = await client();
   // As a publisher retrying past the stream's duplicate window would: two copies in the stream.
-  for (const [seq, msgID] of [
-    [1, "x-1"],
-    [1, "x-1-again"],
-    [2, "x-2"],
-  ] as const) {
-    const h = headers();
-    h.set("Sfn-From", "raw");
-    h.set(PUBLISHER_HEADER, "x");
-    h.set(SEQUENCE_HEADER, String(seq));
-    await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", `m${seq}`), { msgID, headers: h });
-  }
+  await rawPublish(nc, namespace, 1, "m1");
+  await rawPublish(nc, namespace, 1, "m1", "x-1-again");
+  await rawPublish(nc, namespace, 2, "m2");
   await until(() => got.length >= 2, 20_000, "delivery");
   // A third would show up behind the second; one more round trip through the stream says it did not.
-  const h = headers();
-  h.set("Sfn-From", "raw");
-  h.set(PUBLISHER_HEADER, "x");
-  h.set(SEQUENCE_HEADER, "3");
-  await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", "m3"), { msgID: "x-3", headers: h });
+  await rawPublish(nc, namespace, 3, "m3");
   await until(() => got.length >= 3, 20_000, "the last one");
   expect(got).toEqual(["m1", "m2", "m3"]);
 });
@@ -213,16 +229,8 @@ it("messages held back for order do not stall the consumer: an earlier message s
   const got: unknown[] = [];
   sub.subscribe("t", (m) => got.push(m));
   await sub.ready();
-  const nc = await connect({ servers: server.url });
-  conns.push(nc);
-  const js = jetstream(nc);
-  const publish = async (seq: number) => {
-    const h = headers();
-    h.set("Sfn-From", "raw");
-    h.set(PUBLISHER_HEADER, "x");
-    h.set(SEQUENCE_HEADER, String(seq));
-    await js.publish(`sfn.${namespace}.d.t`, encodeMessageBody("t", seq), { msgID: `x-${seq}`, headers: h });
-  };
+  const nc = await client();
+  const publish = (seq: number) => rawPublish(nc, namespace, seq, seq);
   await publish(1);
   for (let seq = 3; seq <= 100; seq++) await publish(seq);
   await publish(2);
@@ -236,9 +244,7 @@ it("a publish the server cannot store yet (its stream is gone: no responders) is
   const drops: DropInfo[] = [];
   pub.on("drop", (d) => drops.push(d));
   await pub.ready();
-  const nc = await connect({ servers: server.url });
-  conns.push(nc);
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(await client());
   const stream = durableStreamConfig(new SubjectSpace(namespace), {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
   await jsm.streams.delete(stream.name);
   for (let i = 0; i < 5; i++) pub.publish("t", i);
@@ -323,13 +329,7 @@ it("sets up stream and consumers safely when 20 services start at once", async (
 
 it("binds to a stream and consumers that operators pre-created (setup: existing), and refuses when they are missing", async () => {
   const namespace = space();
-  const nc = await connect({ servers: server.url });
-  conns.push(nc);
-  const jsm = await jetstreamManager(nc);
-  const ns = new SubjectSpace(namespace);
-  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
-  await jsm.streams.add(stream);
-  await jsm.consumers.add(stream.name, durableConsumerConfig(ns, "sub", {}));
+  await precreated(namespace);
   const pub = make("pub", namespace, { setup: "existing" });
   const sub = make("sub", namespace, { setup: "existing" });
   const got: unknown[] = [];
@@ -344,14 +344,7 @@ it("binds to a stream and consumers that operators pre-created (setup: existing)
 
 it("setup existing: messages a crashed instance left unacknowledged come first, in order, once", async () => {
   const namespace = space();
-  const nc = await connect({ servers: server.url });
-  conns.push(nc);
-  const jsm = await jetstreamManager(nc);
-  const ns = new SubjectSpace(namespace);
-  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
-  await jsm.streams.add(stream);
-  const consumer = durableConsumerConfig(ns, "sub", { ackWait: 1000 });
-  await jsm.consumers.add(stream.name, consumer);
+  const { nc, jsm, stream, consumer } = await precreated(namespace, { ackWait: 1000 });
   const pub = make("pub", namespace, { setup: "existing" });
   await pub.ready();
   const stored = async (n: number) => {
