@@ -244,11 +244,16 @@ it("a publish the server cannot store yet (its stream is gone: no responders) is
   const drops: DropInfo[] = [];
   pub.on("drop", (d) => drops.push(d));
   await pub.ready();
-  const jsm = await jetstreamManager(await client());
+  const nc = await client();
+  const jsm = await jetstreamManager(nc);
   const stream = durableStreamConfig(new SubjectSpace(namespace), {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
   await jsm.streams.delete(stream.name);
+  // Watches the publishes on the wire: the first message sent three times is two refused rounds.
+  let attempts = 0;
+  nc.subscribe(`sfn.${namespace}.d.>`, { callback: (_e, m) => void (m.headers?.get(SEQUENCE_HEADER) === "1" && attempts++) });
+  await nc.flush();
   for (let i = 0; i < 5; i++) pub.publish("t", i);
-  await new Promise((r) => setTimeout(r, 300)); // a few refused rounds
+  await until(() => attempts >= 3, 20_000, "two refused rounds");
   await jsm.streams.add(stream);
   await closeChannel(pub); // waits for the server's acknowledgements
   expect(drops).toEqual([]);
