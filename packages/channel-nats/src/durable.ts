@@ -188,6 +188,9 @@ export function consumerStart(description: string | undefined): number {
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
+/** Stream messages read by sequence at once (recovering skipped or unacknowledged ones). */
+const READ_BATCH = 32;
+
 /** How long a pull request of a durable service waits on the server (ms). */
 const PULL_EXPIRES = 5000;
 
@@ -228,6 +231,7 @@ export class Durable {
   private readonly publishTimeout: number;
   private readonly maxInFlight: number;
   private readonly gapTimeout: number;
+  private readonly maxAckPending: number;
   private readonly streamName: string;
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
@@ -270,6 +274,7 @@ export class Durable {
     this.publishTimeout = positive("durable.publishTimeout", options.publishTimeout, 5000);
     this.maxInFlight = positive("durable.maxInFlight", options.maxInFlight, 256);
     this.gapTimeout = positive("durable.gapTimeout", options.gapTimeout, 30_000);
+    this.maxAckPending = positive("durable.maxAckPending", options.maxAckPending, 1000);
     this.resumeTimeout = positive("durable.resumeTimeout", options.resumeTimeout, 60_000);
     positive("durable.replicas", options.replicas, 1);
     if (options.handled !== undefined && typeof options.handled !== "function")
@@ -348,7 +353,6 @@ export class Durable {
     if (this.consuming || this.closed || !this.jsm || !this.js) return;
     this.consuming = true;
     const config = durableConsumerConfig(this.space, this.host.id, this.options, this.limits);
-    const maxAckPending = positive("durable.maxAckPending", this.options.maxAckPending, 1000);
     const name = config.durable_name;
     const handled = this.options.handled;
     let floor = 0;
@@ -381,7 +385,7 @@ export class Durable {
           // them it is handed over again: at least once across a crash (README).
           start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
-          restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - maxAckPending);
+          restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - this.maxAckPending);
           debug(
             "%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d",
             this.host.id,
@@ -419,7 +423,11 @@ export class Durable {
     // only from missed heartbeats (two in a row). nats.js's defaults (30 s requests, 15 s
     // heartbeats) stalled a subscriber for up to a minute after a node failure; these, for a few
     // tiny messages a second per idle service, keep it to about two seconds.
-    const messages = await consumer.consume({ max_messages: Math.min(256, maxAckPending), expires: PULL_EXPIRES, idle_heartbeat: 1000 });
+    const messages = await consumer.consume({
+      max_messages: Math.min(256, this.maxAckPending),
+      expires: PULL_EXPIRES,
+      idle_heartbeat: 1000,
+    });
     this.messages = messages;
     void (async () => {
       try {
@@ -431,16 +439,28 @@ export class Durable {
     debug("%s: consuming %s/%s from stream seq %d", this.host.id, this.streamName, name, floor);
   }
 
+  /** Stream messages by sequence, all at once: null where the stream no longer has one, undefined where the server did not answer. */
+  private readBySequence(seqs: readonly number[]): Promise<(StoredMsg | null | undefined)[]> {
+    return Promise.all(seqs.map((seq) => this.jsm!.streams.getMessage(this.streamName, { seq }).catch(() => undefined)));
+  }
+
+  /** A message read from the stream goes through `receive` like a delivery; volatile ones (no sequence) are at most once: not read again. */
+  private receiveStored(sm: StoredMsg): void {
+    if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+  }
+
   /** Hands over stream messages `from`..`to` (read by sequence) before the consumer's deliveries. */
   private async readAgain(from: number, to: number): Promise<void> {
     debug("%s: reading stream seq %d..%d, unacknowledged by a previous instance", this.host.id, from, to);
     this.lastStreamSeq = from - 1;
-    for (let s = from; s <= to && !this.closed; s += 32) {
-      const seqs = Array.from({ length: Math.min(32, to - s + 1) }, (_, k) => s + k);
-      const read = await this.retrying("read unacknowledged messages", () =>
-        Promise.all(seqs.map((seq) => this.jsm!.streams.getMessage(this.streamName, { seq }))),
-      );
-      for (const sm of read) if (sm?.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+    for (let s = from; s <= to && !this.closed; s += READ_BATCH) {
+      const seqs = Array.from({ length: Math.min(READ_BATCH, to - s + 1) }, (_, k) => s + k);
+      const read = await this.retrying("read unacknowledged messages", async () => {
+        const got = await this.readBySequence(seqs);
+        if (got.includes(undefined)) throw new Error("the stream did not answer");
+        return got;
+      });
+      for (const sm of read) if (sm) this.receiveStored(sm);
     }
     this.lastStreamSeq = Math.max(this.lastStreamSeq, to);
   }
@@ -721,11 +741,11 @@ export class Durable {
       // Still in the stream: the server should hand them over again after ackWait, but on 2.9 a
       // consumer leader failover can lose the record of messages in flight: read them from the
       // stream (a redelivery after all is recognised per publisher and not handed over twice).
-      // Read in stream order, 32 at a time, until none is left or the server does not answer.
+      // Read in stream order, a batch at a time, until none is left or the server does not answer.
       const wanted = [...this.missing].sort((a, b) => a - b);
-      for (let i = 0; i < wanted.length; i += 32) {
-        const batch = wanted.slice(i, i + 32);
-        const read = await Promise.all(batch.map((seq) => this.jsm!.streams.getMessage(this.streamName, { seq }).catch(() => undefined)));
+      for (let i = 0; i < wanted.length; i += READ_BATCH) {
+        const batch = wanted.slice(i, i + READ_BATCH);
+        const read = await this.readBySequence(batch);
         if (this.closed) return;
         let answered = 0;
         for (let k = 0; k < batch.length; k++) {
@@ -736,8 +756,7 @@ export class Durable {
           if (!this.missing.has(seq)) continue;
           this.missing.delete(seq);
           if (sm === null) gone++;
-          // Volatile messages (no sequence) are at most once: not read again.
-          else if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
+          else this.receiveStored(sm);
         }
         if (answered === 0) break;
       }

@@ -72,15 +72,6 @@ function complete(i: number): boolean {
   return byPublisher.every((got, p) => new Set(got).size >= perPublisher(p));
 }
 
-/** Waits for a condition on files another process writes (there is no event to wait on). */
-async function poll(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 it(`${TOTAL} messages at ${RATE}/s, 2 publishers, 3 subscribers, R3 stream: ${NODE_KILLS} node kills and ${SUBSCRIBER_KILLS} subscriber kills`, async () => {
   for (let i = 0; i < 3; i++) subs.push(await startSubscriber(i));
   const drops: DropInfo[] = [];
@@ -145,7 +136,8 @@ it(`${TOTAL} messages at ${RATE}/s, 2 publishers, 3 subscribers, R3 stream: ${NO
   await Promise.all(pubs.splice(0).map((p) => p.close({ drainTimeout: 120_000 })));
   expect(drops).toEqual([]);
 
-  await poll(() => [0, 1, 2].every(complete), 240_000, "every message at every subscriber");
+  // The subscribers write to files (no event to wait on): until() polls them on a timer.
+  await until(() => [0, 1, 2].every(complete), 240_000, "every message at every subscriber");
 
   for (let i = 0; i < 3; i++) {
     const { byPublisher, lines } = read(i);
