@@ -6,6 +6,7 @@ import { runCore, type CoreResult } from "./core-bench.js";
 import { durableSection } from "./durable-bench.js";
 import { runFanout, type FanoutResult } from "./nats-bench.js";
 import { runWs } from "./ws-bench.js";
+import { runWsHop } from "./ws-hop.js";
 import { runSse } from "./sse-bench.js";
 
 const args = new Set(process.argv.slice(2));
@@ -137,6 +138,23 @@ async function ws(): Promise<void> {
   }
 }
 
+/** The Socket.IO hop alone: the front end's CPU per operation at 1,000 operations/s, no fan-out. */
+async function wsHop(): Promise<void> {
+  const o = { rate: 1000, seconds: quick ? 2 : 4, rounds: quick ? 2 : 4, clients: Number(process.env.WS_HOP_CLIENTS ?? 0) };
+  console.log(`\n## WebSocket push, the hop alone: ${fmt(o.rate)} operations/s, one per event-loop turn, ${o.clients} socket.io clients`);
+  console.log(`front-end CPU per operation (µs), ${o.rounds} rounds of ${o.seconds} s per system, alternating\n`);
+  const results = await runWsHop(o);
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  console.log("| system | per round | median |");
+  console.log("|---|---|---:|");
+  for (const r of results) console.log(`| ${r.system} | ${r.micros.map((m) => fmt(m, 1)).join(", ")} | ${fmt(median(r.micros), 1)} |`);
+  const [ours, theirs] = results;
+  if (ours && theirs)
+    console.log(
+      `\nsfn-channel vs ${theirs.system}: front-end CPU per operation x${fmt(median(ours.micros) / median(theirs.micros), 2)} (lower is better)`,
+    );
+}
+
 async function sse(): Promise<void> {
   const o = { clients: 2000, broadcasts: quick ? 100 : 300, rate: 10, seconds: quick ? 3 : 6 };
   console.log(`\n## SSE push: ${fmt(o.clients)} concurrent SSE clients on one front end`);
@@ -243,7 +261,11 @@ console.log(
   `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
 );
 if (!only || only === "core") await core();
-if (!only || only === "ws") await ws();
+if (!only || only === "ws") {
+  await ws();
+  await wsHop();
+}
+if (only === "ws-hop") await wsHop();
 if (!only || only === "sse") await sse();
 if (!only || only === "nats") await natsSection();
 if (!only || only === "durable") await durableSection(quick);

@@ -18,7 +18,8 @@ export interface Worker {
 export function profileArgs(role: string): string[] {
   const roles = (process.env.BENCH_PROFILE ?? "").split(",");
   if (!roles.includes(role)) return [];
-  return ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? "profiles"}/${role}`];
+  const interval = process.env.BENCH_PROFILE_INTERVAL ? [`--cpu-prof-interval=${process.env.BENCH_PROFILE_INTERVAL}`] : [];
+  return ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? "profiles"}/${role}`, ...interval];
 }
 
 /** Starts `file` (TypeScript, through tsx) with `args`; resolves after its `ready` message. */

@@ -236,6 +236,8 @@ export class MeshRouter implements LinkingRouter {
         continue;
       }
       if (result === "congested") {
+        // The window just passed half a cap: ask the peer for its acknowledgement now, not after its delay.
+        if (!this.congested.has(s)) s.connection?.requestAck();
         this.congested.add(s);
         ok = false;
       }
@@ -258,6 +260,7 @@ export class MeshRouter implements LinkingRouter {
   /** Resolves once no open link has unacknowledged frames (checked on every ACK and link loss), or after `timeout`. */
   drain(timeout: number): Promise<void> {
     if (!this.windowsBusy()) return Promise.resolve();
+    for (const s of this.sessions.values()) if (s.windowLength > 0) s.connection?.requestAck();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { Packr, Unpackr, addExtension } from "msgpackr";
 import { ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import {
@@ -153,7 +154,27 @@ describe("frame decoding", () => {
 });
 
 describe("safe decoding: an explicit allow-list of what a peer's payload may contain", () => {
-  const decode = (b: Uint8Array) => decodeFrames(createDecoder(), b);
+  /**
+   * Both decoders: `decodeEach` (what links use: MSG frames read by hand, with payloads through
+   * the fast reader where it can) and `decodeFrames` (the allow-list scan and msgpackr only)
+   * must agree, frame for frame, or both refuse; the link's error is the one thrown.
+   */
+  const decode = (b: Uint8Array) => {
+    let whole: unknown;
+    try {
+      whole = decodeFrames(createDecoder(), b);
+    } catch (e) {
+      whole = e;
+    }
+    const each = decodeEach(createDecoder(), b);
+    if (each.error) {
+      expect(whole).toBeInstanceOf(ProtocolError);
+      throw each.error;
+    }
+    // inspect, not toEqual: it tells an invalid Date from another one, and key order counts.
+    expect(inspect(each.frames, { depth: null })).toBe(inspect(whole, { depth: null }));
+    return each.frames;
+  };
   /** A MSG frame whose payload bytes are `payload`, exactly as given. */
   const msgWith = (payload: Uint8Array): Buffer => encodeSequenced(FrameType.MSG, 1, Buffer.concat([Buffer.from([0xa1, 0x74]), payload]));
   const refused = (bytes: Uint8Array, reason: RegExp): void => {

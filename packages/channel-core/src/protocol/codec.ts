@@ -2,6 +2,7 @@ import { Packr, Unpackr } from "msgpackr";
 import { ChannelError, ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { FrameType, PROTOCOL_VERSION, Role, type ControlFrame, type Frame } from "./frames.js";
 import { MAX_TOPIC_LENGTH, assertTopic } from "./topic.js";
+import { Unread, beginValues, definitionsRead, readEnd, readValue } from "./fast-reader.js";
 import { DEFAULT_VALUE_LIMITS, UnsafeValueError, checkValues, type ValueLimits } from "./value-guard.js";
 
 /*
@@ -343,7 +344,7 @@ export function decodeEach(
   // Open links carry mostly MSG frames with a `Buffer` payload, in the one layout the encoder
   // writes: read those by hand, up to the first frame of any other shape; msgpackr decodes the
   // rest as before (the guard scans only that rest: what is read here holds nothing to refuse).
-  const start = max === Infinity ? readMessageFrames(data, out.frames) : 0;
+  const start = max === Infinity ? readMessageFrames(data, out.frames, limits.values ?? DEFAULT_VALUE_LIMITS) : 0;
   out.end = start;
   if (start === data.length) return out;
   const rest = start === 0 ? data : data.subarray(start);
@@ -399,18 +400,25 @@ function asciiTopic(data: Buffer, from: number, to: number): string | undefined 
 }
 
 /**
- * Reads MSG frames laid out as the encoder writes them (`94 04 ce <seq> <ASCII str topic> <bin
- * data>`) from the start of `data` into `frames`, stopping at the first frame of any other shape
- * (left to msgpackr, which would read these the same way: a str and a bin carry no extension,
- * record or nesting). Returns the offset where it stopped. The data is a view of `data`, as
- * msgpackr gives it.
+ * Reads MSG frames laid out as the encoder writes them (`94 04 ce <seq> <ASCII str topic>
+ * <payload>`) from the start of `data` into `frames`, stopping at the first frame of any other
+ * shape, and returns the offset where it stopped; msgpackr and the allow-list take the rest. A
+ * bin payload is a view of `data`, as msgpackr gives it; any other payload goes through
+ * {@link readValue}, which gives exactly what the allow-list and msgpackr would, or gives up.
+ * Record definitions live for the whole message, as in msgpackr's `unpackMultiple`: where the
+ * reader gives up after frames that defined records, those frames are left to msgpackr too, so
+ * that it sees every definition the rest may refer to (and the allow-list every record shape).
  */
-function readMessageFrames(data: Uint8Array, frames: Frame[]): number {
+function readMessageFrames(data: Uint8Array, frames: Frame[], values: ValueLimits): number {
   // msgpackr gives a plain Uint8Array's bins as Uint8Arrays: those messages stay with it.
   if (!Buffer.isBuffer(data)) return 0;
   const buf = data;
   const len = data.length;
   let at = 0;
+  // The first frame whose payload defined a record, and where it starts.
+  let firstRecordFrame = -1;
+  let firstRecordAt = 0;
+  let begun = false;
   while (at + 10 <= len && data[at] === 0x94 && data[at + 1] === FrameType.MSG && data[at + 2] === 0xce) {
     const seq =
       (data[at + 3] as number) * 0x1000000 +
@@ -431,8 +439,8 @@ function readMessageFrames(data: Uint8Array, frames: Frame[]): number {
     const topicEnd = p + topicLength;
     if (topicLength === 0 || topicLength > MAX_TOPIC_LENGTH || topicEnd >= len) break;
     const b = data[topicEnd] as number;
-    let size: number;
-    let dataStart: number;
+    let size = -1;
+    let dataStart = 0;
     if (b === 0xc4 && topicEnd + 2 <= len) {
       size = data[topicEnd + 1] as number;
       dataStart = topicEnd + 2;
@@ -444,12 +452,39 @@ function readMessageFrames(data: Uint8Array, frames: Frame[]): number {
         (data[topicEnd + 1] as number) * 0x1000000 +
         (((data[topicEnd + 2] as number) << 16) | ((data[topicEnd + 3] as number) << 8) | (data[topicEnd + 4] as number));
       dataStart = topicEnd + 5;
-    } else break;
-    if (dataStart + size > len) break;
+    }
+    if (size >= 0) {
+      if (dataStart + size > len) break;
+      const topic = asciiTopic(buf, p, topicEnd);
+      if (topic === undefined) break;
+      frames.push({ type: FrameType.MSG, seq, topic, data: buf.subarray(dataStart, dataStart + size) });
+      at = dataStart + size;
+      continue;
+    }
     const topic = asciiTopic(buf, p, topicEnd);
     if (topic === undefined) break;
-    frames.push({ type: FrameType.MSG, seq, topic, data: buf.subarray(dataStart, dataStart + size) });
-    at = dataStart + size;
+    if (!begun) {
+      beginValues(values);
+      begun = true;
+    }
+    const defined = definitionsRead();
+    let value: unknown;
+    try {
+      value = readValue(buf, topicEnd, len);
+    } catch (e) {
+      if (e !== Unread) throw e;
+      break;
+    }
+    if (firstRecordFrame < 0 && definitionsRead() > defined) {
+      firstRecordFrame = frames.length;
+      firstRecordAt = at;
+    }
+    frames.push({ type: FrameType.MSG, seq, topic, data: value });
+    at = readEnd();
+  }
+  if (at < len && firstRecordFrame >= 0) {
+    frames.length = firstRecordFrame;
+    return firstRecordAt;
   }
   return at;
 }

@@ -51,9 +51,10 @@ const EXT_RECORD = 0x72;
 const EXT_SET = 0x73;
 const EXT_TYPED = 0x74;
 const EXT_BIGINT = 0x42;
-// msgpackr's read counter compiles a record reader on a shape's fourth read.
-const HOT_READS = 4;
-const SHAPE_OVERHEAD = 16;
+/** msgpackr's read counter compiles a record reader on a shape's fourth read. */
+export const HOT_READS = 4;
+/** What a compiled shape costs of {@link ValueLimits.maxRecordShapeCost}, besides one per key. */
+export const SHAPE_OVERHEAD = 16;
 
 const REFUSED: Readonly<Record<number, string>> = {
   0x69: "a structured-clone reference",

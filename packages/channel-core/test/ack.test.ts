@@ -1,0 +1,63 @@
+import { once } from "node:events";
+import { testSecret, until } from "@sfn/test-utils";
+import { encodeControl, encodeMessageBody, encodePatternsBody, encodeSequenced } from "../src/protocol/codec.js";
+import { FrameType, type Frame } from "../src/protocol/frames.js";
+import { Mesh, collect } from "./helpers.js";
+import { RawClient } from "./raw-client.js";
+
+// Acknowledgements are batched: at once after 256 frames or 64 KiB, else after a delay. A
+// sender that needs one sooner asks with a PING; these tests watch both sides on the wire.
+const mesh = new Mesh();
+const clients: RawClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.ws.terminate();
+  await mesh.close();
+});
+
+async function raw(url: string, id: string): Promise<RawClient> {
+  const c = await RawClient.open(url);
+  clients.push(c);
+  await c.handshake(id, testSecret);
+  return c;
+}
+
+const seqOf = (f: Frame): number => (f as { seq?: number }).seq ?? -1;
+
+describe("acknowledgements", () => {
+  it("a PING is answered with an acknowledgement of everything received, ahead of the PONG", async () => {
+    const { ch, url } = await mesh.listening("acker", { secret: testSecret });
+    const got = collect(ch, "t");
+    const c = await raw(url, "pinger");
+    // A message and a PING in one WebSocket message: the receiver reads both in one turn.
+    c.send(Buffer.concat([encodeSequenced(FrameType.MSG, 2, encodeMessageBody("t", "x")), encodeControl({ type: FrameType.PING })]));
+    await c.frame(FrameType.PONG);
+    const pong = c.frames.findIndex((f) => f.type === FrameType.PONG);
+    const ack = c.frames.findIndex((f) => f.type === FrameType.ACK && seqOf(f) >= 2);
+    expect(ack).toBeGreaterThanOrEqual(0);
+    expect(ack).toBeLessThan(pong);
+    expect(got.data).toEqual(["x"]);
+  });
+
+  it("a publisher whose window passes half a cap asks at once for an acknowledgement: a PING after the data", async () => {
+    // No heartbeat PING during the test: any PING seen is the request.
+    const { ch, url } = await mesh.listening("sender", {
+      secret: testSecret,
+      window: { maxMessages: 4 },
+      heartbeat: { interval: 60_000, timeout: 120_000 },
+    });
+    const c = await raw(url, "reader");
+    c.send(encodeSequenced(FrameType.SUB, 2, encodePatternsBody(["t"])));
+    await until(() => ch.peers().find((p) => p.id === "reader")?.subscriptions === 1, 5000, "the reader's subscription");
+    const drained = once(ch, "drain");
+    expect(ch.publish("t", 1)).toBe(true);
+    expect(ch.publish("t", 2)).toBe(false);
+    await c.frame(FrameType.PING);
+    const msgs = c.frames.filter((f) => f.type === FrameType.MSG);
+    expect(msgs.map((f) => (f as { data: unknown }).data)).toEqual([1, 2]);
+    const last = Math.max(...msgs.map(seqOf));
+    expect(c.frames.findIndex((f) => f.type === FrameType.PING)).toBeGreaterThan(c.frames.findIndex((f) => seqOf(f) === last));
+    c.send(encodeControl({ type: FrameType.ACK, seq: last }));
+    await drained;
+    expect(ch.peers().find((p) => p.id === "reader")?.pendingMessages).toBe(0);
+  });
+});
