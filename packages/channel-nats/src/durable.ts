@@ -188,6 +188,9 @@ export function consumerStart(description: string | undefined): number {
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
+/** JetStream API error: replicas over 1 on a server that does not run in a cluster (status 500, yet never transient). */
+const REPLICAS_NOT_CLUSTERED = 10074;
+
 /** Stream messages read by sequence at once (recovering skipped or unacknowledged ones). */
 const READ_BATCH = 32;
 
@@ -870,8 +873,8 @@ export class Durable {
         return await step();
       } catch (error) {
         // A request the server refuses as such (a bad configuration: replicas over the cluster's
-        // size, say) fails the same way every time.
-        if (error instanceof JetStreamApiError && error.status === 400) {
+        // size, say, or any replicas on a server without clustering) fails the same way every time.
+        if (error instanceof JetStreamApiError && (error.status === 400 || error.code === REPLICAS_NOT_CLUSTERED)) {
           throw new NatsDurableError(`could not ${what} (stream ${this.streamName}): ${error.message}`, { cause: error });
         }
         if (error instanceof NatsDurableError || this.closed || Date.now() > deadline) {

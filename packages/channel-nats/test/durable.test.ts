@@ -171,12 +171,19 @@ it("a service's own durable publishes reach its listeners with their position: w
   expect(again).toEqual(["after"]);
 });
 
-it("a configuration the server refuses rejects ready() with its reason, and publish() then runs no listener", async () => {
+it("a configuration the server refuses rejects ready() at once with its reason, and publish() then runs no listener", async () => {
   const namespace = space();
+  // Every stream creation request the server gets: a refusal that cannot change is not retried.
+  const nc = await client();
+  const creates: string[] = [];
+  nc.subscribe(`$JS.API.STREAM.CREATE.SFN_${namespace}`, { callback: (_e, m) => void creates.push(m.subject) });
+  await nc.flush();
   const ch = make("r3", namespace, { replicas: 3 }); // one server, not a cluster
   const got: unknown[] = [];
   ch.subscribe("t", (m) => got.push(m));
   await expect(ch.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("replicas") });
+  await nc.flush();
+  expect(creates).toHaveLength(1);
   expect(() => ch.publish("t", 1)).toThrow(expect.objectContaining({ code: "ERR_CLOSED" }));
   expect(got).toEqual([]);
 });
