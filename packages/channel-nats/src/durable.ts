@@ -362,6 +362,9 @@ export class Durable {
     let restartAt = 0;
     let start = 0;
     let unacknowledged: [number, number] | undefined;
+    // Whether stream messages missing from that range were lost (never acknowledged by anyone).
+    let lostIfGone = false;
+    let discarded = 0;
     const create = (this.options.setup ?? "create") === "create";
     await this.retrying("create the consumer", async () => {
       if (restartAt === 0) {
@@ -376,6 +379,13 @@ export class Durable {
             // Read them from the stream first, so each publisher's order holds (the redeliveries
             // are then recognised and acknowledged).
             if (info.num_ack_pending > 0) unacknowledged = [info.ack_floor.stream_seq + 1, floor];
+            else if (info.ack_floor.stream_seq < floor) {
+              // Nothing unacknowledged, yet delivered past the ack floor: the server advances the
+              // delivered sequence over messages a stream limit removed while a pull request of
+              // the previous instance was still open. Nobody took them: a loss, reported.
+              unacknowledged = [info.ack_floor.stream_seq + 1, floor];
+              lostIfGone = true;
+            }
             return;
           }
           // What the previous instance was handed and did not acknowledge would come back only
@@ -389,6 +399,9 @@ export class Durable {
           start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
           restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - this.maxAckPending);
+          // Nothing unacknowledged: what a stream limit removed after the ack floor (and after
+          // where the consumer started) nobody took.
+          if (info.num_ack_pending === 0) discarded = Math.max(0, first - 1 - Math.max(info.ack_floor.stream_seq, start - 1));
           debug(
             "%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d",
             this.host.id,
@@ -420,7 +433,8 @@ export class Durable {
       this.lastStreamSeq = floor;
     });
     if (handled) await this.seed(handled);
-    if (unacknowledged) await this.readAgain(...unacknowledged);
+    if (unacknowledged) await this.readAgain(...unacknowledged, lostIfGone);
+    if (discarded > 0) this.host.drop("*", discarded, "window-full");
     const consumer = await this.js.consumers.get(this.streamName, name);
     // Pull requests live on the consumer's leader: when its node dies, the client hears of it
     // only from missed heartbeats (two in a row). nats.js's defaults (30 s requests, 15 s
@@ -452,10 +466,21 @@ export class Durable {
     if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
   }
 
-  /** Hands over stream messages `from`..`to` (read by sequence) before the consumer's deliveries. */
-  private async readAgain(from: number, to: number): Promise<void> {
+  /**
+   * Hands over stream messages `from`..`to` (read by sequence) before the consumer's deliveries.
+   * `lostIfGone`: nobody acknowledged any of them, so those the stream no longer has are reported
+   * as discarded by a limit (`window-full`).
+   */
+  private async readAgain(from: number, to: number, lostIfGone: boolean): Promise<void> {
     debug("%s: reading stream seq %d..%d, unacknowledged by a previous instance", this.host.id, from, to);
     this.lastStreamSeq = from - 1;
+    let gone = 0;
+    if (lostIfGone) {
+      // What is before the stream's first message is gone: counted, not read one by one.
+      const first = (await this.retrying("read the stream's state", () => this.jsm!.streams.info(this.streamName))).state.first_seq;
+      gone = Math.max(0, Math.min(to + 1, first) - from);
+      from += gone;
+    }
     for (let s = from; s <= to && !this.closed; s += READ_BATCH) {
       const seqs = Array.from({ length: Math.min(READ_BATCH, to - s + 1) }, (_, k) => s + k);
       const read = await this.retrying("read unacknowledged messages", async () => {
@@ -463,9 +488,13 @@ export class Durable {
         if (got.includes(undefined)) throw new Error("the stream did not answer");
         return got;
       });
-      for (const sm of read) if (sm) this.receiveStored(sm);
+      for (const sm of read) {
+        if (sm) this.receiveStored(sm);
+        else gone++;
+      }
     }
     this.lastStreamSeq = Math.max(this.lastStreamSeq, to);
+    if (lostIfGone && gone > 0) this.host.drop("*", gone, "window-full");
   }
 
   /** Takes the application's positions (`durable.handled`): what is at or below them was handled. */

@@ -268,13 +268,21 @@ it("a publish the server cannot store yet (its stream is gone: no responders) is
   expect(info.state.messages).toBe(5);
 });
 
-it("reports what a stream limit discarded while a subscriber was away (drop window-full)", async () => {
+it.each<[string, NatsDurableOptions, boolean]>([
+  ["", {}, false],
+  [", also with durable.handled", { handled: () => new Map() }, false],
+  // Published at once after it left, while the server may still hold its last pull request: the
+  // server then counts the discarded messages as delivered to it, though nobody acknowledged them.
+  [", published in a burst as it leaves", {}, true],
+])("reports what a stream limit discarded while a subscriber was away (drop window-full)%s", async (_, durable, burst) => {
   const namespace = space();
   const window = { maxMessages: 10 };
-  const pub = make("pub", namespace, {}, { window });
-  let sub = make("sub", namespace, {}, { window });
+  let sub = make("sub", namespace, durable, { window });
   sub.subscribe("t", () => {});
-  await Promise.all([pub.ready(), sub.ready()]);
+  await sub.ready();
+  // The stream is the subscriber's (10 messages); a burst needs a publisher whose own queue is larger.
+  const pub = make("pub", namespace, {}, burst ? {} : { window });
+  await pub.ready();
   await closeChannel(sub);
   const pubDrops: DropInfo[] = [];
   pub.on("drop", (d) => pubDrops.push(d));
@@ -284,7 +292,7 @@ it("reports what a stream limit discarded while a subscriber was away (drop wind
   }
   await closeChannel(pub);
   expect(pubDrops).toEqual([]);
-  sub = make("sub", namespace, {}, { window });
+  sub = make("sub", namespace, durable, { window });
   const got: number[] = [];
   const drops: DropInfo[] = [];
   sub.on("drop", (d) => drops.push(d));
