@@ -412,3 +412,15 @@ it("delivers volatile publishes in durable mode too, and a service's own message
   expect(gotA).toEqual(["v", "d", "from b", "last"]);
   expect(gotB).toEqual(["v", "d", "from b", "last"]);
 });
+
+it("a close while the consumer is still being set up (a subscription right after ready()) is no error", async () => {
+  const namespace = space();
+  const ch = make("late", namespace);
+  const errors: Error[] = [];
+  ch.on("error", (e) => errors.push(e));
+  await ch.ready();
+  ch.subscribe("t", () => {});
+  await closeChannel(ch);
+  // Whatever the consumer's setup reports comes before close() resolves (it waits for the start and the connection).
+  expect(errors).toEqual([]);
+});
