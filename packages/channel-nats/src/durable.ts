@@ -8,6 +8,7 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
@@ -190,6 +191,17 @@ export function consumerStart(description: string | undefined): number {
 
 /** JetStream API error: replicas over 1 on a server that does not run in a cluster (status 500, yet never transient). */
 const REPLICAS_NOT_CLUSTERED = 10074;
+
+/**
+ * The stream sequence up to which a consumer has taken everything: its ack floor once it
+ * acknowledged something, else the sequence before where the library started it (undefined for a
+ * consumer that acknowledged nothing and was created elsewhere: where it started is unknown).
+ */
+function ackedUpTo(info: ConsumerInfo): number | undefined {
+  if (info.ack_floor.consumer_seq > 0) return info.ack_floor.stream_seq;
+  const start = consumerStart(info.config.description);
+  return start > 0 ? start - 1 : undefined;
+}
 
 /** Stream messages read by sequence at once (recovering skipped or unacknowledged ones). */
 const READ_BATCH = 32;
@@ -379,12 +391,15 @@ export class Durable {
             // Read them from the stream first, so each publisher's order holds (the redeliveries
             // are then recognised and acknowledged).
             if (info.num_ack_pending > 0) unacknowledged = [info.ack_floor.stream_seq + 1, floor];
-            else if (info.ack_floor.stream_seq < floor) {
-              // Nothing unacknowledged, yet delivered past the ack floor: the server advances the
-              // delivered sequence over messages a stream limit removed while a pull request of
-              // the previous instance was still open. Nobody took them: a loss, reported.
-              unacknowledged = [info.ack_floor.stream_seq + 1, floor];
-              lostIfGone = true;
+            else {
+              // Every delivery acknowledged, yet the stream position is past the ack floor: the
+              // server moved it over messages a stream limit removed while a pull request of the
+              // previous instance was still open. Nobody took them: a loss, reported.
+              const acked = ackedUpTo(info);
+              if (info.delivered.consumer_seq === info.ack_floor.consumer_seq && acked !== undefined && acked < floor) {
+                unacknowledged = [acked + 1, floor];
+                lostIfGone = true;
+              }
             }
             return;
           }
@@ -401,7 +416,8 @@ export class Durable {
           restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - this.maxAckPending);
           // Nothing unacknowledged: what a stream limit removed after the ack floor (and after
           // where the consumer started) nobody took.
-          if (info.num_ack_pending === 0) discarded = Math.max(0, first - 1 - Math.max(info.ack_floor.stream_seq, start - 1));
+          const acked = ackedUpTo(info);
+          if (info.num_ack_pending === 0 && acked !== undefined) discarded = Math.max(0, first - 1 - acked);
           debug(
             "%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d",
             this.host.id,

@@ -424,3 +424,29 @@ it("a close while the consumer is still being set up (a subscription right after
   // Whatever the consumer's setup reports comes before close() resolves (it waits for the start and the connection).
   expect(errors).toEqual([]);
 });
+
+it("setup existing: a consumer pre-created on a stream that already holds messages hands over only what comes after it", async () => {
+  const namespace = space();
+  const nc = await client();
+  const jsm = await jetstreamManager(nc);
+  const ns = new SubjectSpace(namespace);
+  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.add(stream);
+  for (let seq = 1; seq <= 3; seq++) await rawPublish(nc, namespace, seq, `before ${seq}`);
+  await jsm.consumers.add(stream.name, durableConsumerConfig(ns, "sub", {}));
+  const sub = make("sub", namespace, { setup: "existing" });
+  const got: unknown[] = [];
+  const drops: DropInfo[] = [];
+  sub.on("drop", (d) => drops.push(d));
+  sub.subscribe("t", (m) => got.push(m));
+  await sub.ready();
+  await rawPublish(nc, namespace, 4, "after");
+  await until(() => got.length >= 1, 20_000, "the message after the consumer");
+  // A message of another publisher after it: anything read from before would have come first.
+  const pub = make("pub", namespace, { setup: "existing" });
+  await pub.ready();
+  pub.publish("t", "last");
+  await until(() => got.length >= 2, 20_000, "the last message");
+  expect(got).toEqual(["after", "last"]);
+  expect(drops).toEqual([]);
+});
