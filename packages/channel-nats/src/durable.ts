@@ -8,6 +8,7 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
@@ -188,6 +189,20 @@ export function consumerStart(description: string | undefined): number {
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
+/** JetStream API error: replicas over 1 on a server that does not run in a cluster (status 500, yet never transient). */
+const REPLICAS_NOT_CLUSTERED = 10074;
+
+/**
+ * The stream sequence up to which a consumer has taken everything: its ack floor once it
+ * acknowledged something, else the sequence before where the library started it (undefined for a
+ * consumer that acknowledged nothing and was created elsewhere: where it started is unknown).
+ */
+function ackedUpTo(info: ConsumerInfo): number | undefined {
+  if (info.ack_floor.consumer_seq > 0) return info.ack_floor.stream_seq;
+  const start = consumerStart(info.config.description);
+  return start > 0 ? start - 1 : undefined;
+}
+
 /** Stream messages read by sequence at once (recovering skipped or unacknowledged ones). */
 const READ_BATCH = 32;
 
@@ -359,6 +374,9 @@ export class Durable {
     let restartAt = 0;
     let start = 0;
     let unacknowledged: [number, number] | undefined;
+    // Whether stream messages missing from that range were lost (never acknowledged by anyone).
+    let lostIfGone = false;
+    let discarded = 0;
     const create = (this.options.setup ?? "create") === "create";
     await this.retrying("create the consumer", async () => {
       if (restartAt === 0) {
@@ -373,6 +391,16 @@ export class Durable {
             // Read them from the stream first, so each publisher's order holds (the redeliveries
             // are then recognised and acknowledged).
             if (info.num_ack_pending > 0) unacknowledged = [info.ack_floor.stream_seq + 1, floor];
+            else {
+              // Every delivery acknowledged, yet the stream position is past the ack floor: the
+              // server moved it over messages a stream limit removed while a pull request of the
+              // previous instance was still open. Nobody took them: a loss, reported.
+              const acked = ackedUpTo(info);
+              if (info.delivered.consumer_seq === info.ack_floor.consumer_seq && acked !== undefined && acked < floor) {
+                unacknowledged = [acked + 1, floor];
+                lostIfGone = true;
+              }
+            }
             return;
           }
           // What the previous instance was handed and did not acknowledge would come back only
@@ -386,6 +414,10 @@ export class Durable {
           start = consumerStart(info.config.description);
           const first = (await this.jsm!.streams.info(this.streamName)).state.first_seq;
           restartAt = Math.max(first, start, 1, info.ack_floor.stream_seq + 1 - this.maxAckPending);
+          // Nothing unacknowledged: what a stream limit removed after the ack floor (and after
+          // where the consumer started) nobody took.
+          const acked = ackedUpTo(info);
+          if (info.num_ack_pending === 0 && acked !== undefined) discarded = Math.max(0, first - 1 - acked);
           debug(
             "%s: restarting its consumer: ack floor %d, delivered %d, %d unacknowledged; from %d",
             this.host.id,
@@ -417,7 +449,8 @@ export class Durable {
       this.lastStreamSeq = floor;
     });
     if (handled) await this.seed(handled);
-    if (unacknowledged) await this.readAgain(...unacknowledged);
+    if (unacknowledged) await this.readAgain(...unacknowledged, lostIfGone);
+    if (discarded > 0) this.host.drop("*", discarded, "window-full");
     const consumer = await this.js.consumers.get(this.streamName, name);
     // Pull requests live on the consumer's leader: when its node dies, the client hears of it
     // only from missed heartbeats (two in a row). nats.js's defaults (30 s requests, 15 s
@@ -449,10 +482,21 @@ export class Durable {
     if (sm.header?.get(PUBLISHER_HEADER)) this.receive(storedAsJsMsg(sm));
   }
 
-  /** Hands over stream messages `from`..`to` (read by sequence) before the consumer's deliveries. */
-  private async readAgain(from: number, to: number): Promise<void> {
+  /**
+   * Hands over stream messages `from`..`to` (read by sequence) before the consumer's deliveries.
+   * `lostIfGone`: nobody acknowledged any of them, so those the stream no longer has are reported
+   * as discarded by a limit (`window-full`).
+   */
+  private async readAgain(from: number, to: number, lostIfGone: boolean): Promise<void> {
     debug("%s: reading stream seq %d..%d, unacknowledged by a previous instance", this.host.id, from, to);
     this.lastStreamSeq = from - 1;
+    let gone = 0;
+    if (lostIfGone) {
+      // What is before the stream's first message is gone: counted, not read one by one.
+      const first = (await this.retrying("read the stream's state", () => this.jsm!.streams.info(this.streamName))).state.first_seq;
+      gone = Math.max(0, Math.min(to + 1, first) - from);
+      from += gone;
+    }
     for (let s = from; s <= to && !this.closed; s += READ_BATCH) {
       const seqs = Array.from({ length: Math.min(READ_BATCH, to - s + 1) }, (_, k) => s + k);
       const read = await this.retrying("read unacknowledged messages", async () => {
@@ -460,9 +504,13 @@ export class Durable {
         if (got.includes(undefined)) throw new Error("the stream did not answer");
         return got;
       });
-      for (const sm of read) if (sm) this.receiveStored(sm);
+      for (const sm of read) {
+        if (sm) this.receiveStored(sm);
+        else gone++;
+      }
     }
     this.lastStreamSeq = Math.max(this.lastStreamSeq, to);
+    if (lostIfGone && gone > 0) this.host.drop("*", gone, "window-full");
   }
 
   /** Takes the application's positions (`durable.handled`): what is at or below them was handled. */
@@ -870,8 +918,8 @@ export class Durable {
         return await step();
       } catch (error) {
         // A request the server refuses as such (a bad configuration: replicas over the cluster's
-        // size, say) fails the same way every time.
-        if (error instanceof JetStreamApiError && error.status === 400) {
+        // size, say, or any replicas on a server without clustering) fails the same way every time.
+        if (error instanceof JetStreamApiError && (error.status === 400 || error.code === REPLICAS_NOT_CLUSTERED)) {
           throw new NatsDurableError(`could not ${what} (stream ${this.streamName}): ${error.message}`, { cause: error });
         }
         if (error instanceof NatsDurableError || this.closed || Date.now() > deadline) {

@@ -289,7 +289,8 @@ export class NatsRouter implements Router {
     if (!this.nc || this.closed || this.subs.has(pattern)) return;
     if (this.durable && !pattern.startsWith(RESERVED_PREFIX)) {
       // Durable topics come from this service's consumer, which matches every pattern itself.
-      this.durable.consume().catch((e: unknown) => this.host.report(e as ChannelError));
+      // A close while the consumer is being set up interrupts it: that is no error.
+      this.durable.consume().catch((e: unknown) => void (this.closed || this.host.report(e as ChannelError)));
       return;
     }
     const subject = this.space.pattern(pattern);

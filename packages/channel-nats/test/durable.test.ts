@@ -171,12 +171,19 @@ it("a service's own durable publishes reach its listeners with their position: w
   expect(again).toEqual(["after"]);
 });
 
-it("a configuration the server refuses rejects ready() with its reason, and publish() then runs no listener", async () => {
+it("a configuration the server refuses rejects ready() at once with its reason, and publish() then runs no listener", async () => {
   const namespace = space();
+  // Every stream creation request the server gets: a refusal that cannot change is not retried.
+  const nc = await client();
+  const creates: string[] = [];
+  nc.subscribe(`$JS.API.STREAM.CREATE.SFN_${namespace}`, { callback: (_e, m) => void creates.push(m.subject) });
+  await nc.flush();
   const ch = make("r3", namespace, { replicas: 3 }); // one server, not a cluster
   const got: unknown[] = [];
   ch.subscribe("t", (m) => got.push(m));
   await expect(ch.ready()).rejects.toMatchObject({ code: "ERR_NATS_DURABLE", message: expect.stringContaining("replicas") });
+  await nc.flush();
+  expect(creates).toHaveLength(1);
   expect(() => ch.publish("t", 1)).toThrow(expect.objectContaining({ code: "ERR_CLOSED" }));
   expect(got).toEqual([]);
 });
@@ -261,13 +268,21 @@ it("a publish the server cannot store yet (its stream is gone: no responders) is
   expect(info.state.messages).toBe(5);
 });
 
-it("reports what a stream limit discarded while a subscriber was away (drop window-full)", async () => {
+it.each<[string, NatsDurableOptions, boolean]>([
+  ["", {}, false],
+  [", also with durable.handled", { handled: () => new Map() }, false],
+  // Published at once after it left, while the server may still hold its last pull request: the
+  // server then counts the discarded messages as delivered to it, though nobody acknowledged them.
+  [", published in a burst as it leaves", {}, true],
+])("reports what a stream limit discarded while a subscriber was away (drop window-full)%s", async (_, durable, burst) => {
   const namespace = space();
   const window = { maxMessages: 10 };
-  const pub = make("pub", namespace, {}, { window });
-  let sub = make("sub", namespace, {}, { window });
+  let sub = make("sub", namespace, durable, { window });
   sub.subscribe("t", () => {});
-  await Promise.all([pub.ready(), sub.ready()]);
+  await sub.ready();
+  // The stream is the subscriber's (10 messages); a burst needs a publisher whose own queue is larger.
+  const pub = make("pub", namespace, {}, burst ? {} : { window });
+  await pub.ready();
   await closeChannel(sub);
   const pubDrops: DropInfo[] = [];
   pub.on("drop", (d) => pubDrops.push(d));
@@ -277,7 +292,7 @@ it("reports what a stream limit discarded while a subscriber was away (drop wind
   }
   await closeChannel(pub);
   expect(pubDrops).toEqual([]);
-  sub = make("sub", namespace, {}, { window });
+  sub = make("sub", namespace, durable, { window });
   const got: number[] = [];
   const drops: DropInfo[] = [];
   sub.on("drop", (d) => drops.push(d));
@@ -396,4 +411,42 @@ it("delivers volatile publishes in durable mode too, and a service's own message
   await until(() => gotA.length === 4, 20_000, "the last one at a");
   expect(gotA).toEqual(["v", "d", "from b", "last"]);
   expect(gotB).toEqual(["v", "d", "from b", "last"]);
+});
+
+it("a close while the consumer is still being set up (a subscription right after ready()) is no error", async () => {
+  const namespace = space();
+  const ch = make("late", namespace);
+  const errors: Error[] = [];
+  ch.on("error", (e) => errors.push(e));
+  await ch.ready();
+  ch.subscribe("t", () => {});
+  await closeChannel(ch);
+  // Whatever the consumer's setup reports comes before close() resolves (it waits for the start and the connection).
+  expect(errors).toEqual([]);
+});
+
+it("setup existing: a consumer pre-created on a stream that already holds messages hands over only what comes after it", async () => {
+  const namespace = space();
+  const nc = await client();
+  const jsm = await jetstreamManager(nc);
+  const ns = new SubjectSpace(namespace);
+  const stream = durableStreamConfig(ns, {}, { maxMessages: 1000, maxBytes: 1 << 20, maxAge: 0 });
+  await jsm.streams.add(stream);
+  for (let seq = 1; seq <= 3; seq++) await rawPublish(nc, namespace, seq, `before ${seq}`);
+  await jsm.consumers.add(stream.name, durableConsumerConfig(ns, "sub", {}));
+  const sub = make("sub", namespace, { setup: "existing" });
+  const got: unknown[] = [];
+  const drops: DropInfo[] = [];
+  sub.on("drop", (d) => drops.push(d));
+  sub.subscribe("t", (m) => got.push(m));
+  await sub.ready();
+  await rawPublish(nc, namespace, 4, "after");
+  await until(() => got.length >= 1, 20_000, "the message after the consumer");
+  // A message of another publisher after it: anything read from before would have come first.
+  const pub = make("pub", namespace, { setup: "existing" });
+  await pub.ready();
+  pub.publish("t", "last");
+  await until(() => got.length >= 2, 20_000, "the last message");
+  expect(got).toEqual(["after", "last"]);
+  expect(drops).toEqual([]);
 });
