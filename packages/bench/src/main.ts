@@ -165,9 +165,18 @@ async function sse(): Promise<void> {
   console.log("| system | deliveries/s at saturation | p50 ms | p99 ms | lost | memory per idle client (KiB) |");
   console.log("|---|---:|---:|---:|---:|---:|");
   for (const r of results) {
-    console.log(
-      `| ${r.system} | ${fmt(r.deliveriesPerSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${fmt(r.bytesPerIdleClient / 1024, 1)} |`,
-    );
+    const rate = r.stalled.length > 0 ? "stalled" : fmt(r.deliveriesPerSec);
+    console.log(`| ${r.system} | ${rate} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${fmt(r.bytesPerIdleClient / 1024, 1)} |`);
+  }
+  // Lost counts only readers whose stream stayed open; what else went wrong is said apart.
+  for (const r of results) {
+    const issues: string[] = [];
+    if (r.stalled.length > 0) issues.push(`stopped waiting (readers and front end idle for 3 s): ${r.stalled.join(", ")}`);
+    if (r.late > 0) issues.push(`${fmt(r.late)} deliveries arrived after their phase was given up`);
+    if (r.ended > 0)
+      issues.push(`${r.ended} streams ended early (${r.slow} disconnected as slow readers), missing ${fmt(r.cutOff)} deliveries`);
+    if (r.reordered > 0) issues.push(`${fmt(r.reordered)} events out of order, repeated or unknown`);
+    if (issues.length > 0) console.log(`\n${r.system}: ${issues.join("; ")}`);
   }
   const [ours, theirs] = results;
   if (ours && theirs) {

@@ -48,6 +48,10 @@ export async function paced(
 /**
  * Asks for a report until `received(report)` reaches `n` or stops moving for `idleMs`;
  * resolves with `final()` (a last, possibly fuller, report) at that point.
+ *
+ * `progress`, if given, is asked before giving up: a snapshot of the sending side (compared as
+ * JSON). If it changed since it was last asked, the wait goes on: a server busy with a burst for
+ * longer than `idleMs` (under machine load) sends nothing meanwhile, and that is not a loss.
  */
 export async function settle<R>(
   ask: () => Promise<R>,
@@ -55,15 +59,22 @@ export async function settle<R>(
   n: number,
   final: () => Promise<R> = ask,
   idleMs = 3000,
+  progress?: () => Promise<unknown>,
 ): Promise<R> {
   let last = -1;
   let since = Date.now();
+  let mark: string | undefined;
   for (;;) {
     const r = await ask();
     const got = received(r);
-    if (got >= n || (got === last && Date.now() - since > idleMs)) return final === ask ? r : final();
+    if (got >= n) return final === ask ? r : final();
     if (got !== last) {
       last = got;
+      since = Date.now();
+    } else if (Date.now() - since > idleMs) {
+      const now = progress ? JSON.stringify(await progress()) : mark;
+      if (now === mark) return final === ask ? r : final();
+      mark = now;
       since = Date.now();
     }
     await new Promise((res) => setTimeout(res, 20));
@@ -79,12 +90,16 @@ export interface ClientsReport {
   firsts?: number[];
 }
 
-/** Waits until a clients process has `n` deliveries (or stalls); the final report carries latencies if asked. */
+/**
+ * Waits until a clients process has `n` deliveries (or stalls: see `progress` in {@link settle});
+ * the final report carries latencies if asked.
+ */
 export function settleClients(
   clients: { request<T extends { type: string }>(message: object, type: string): Promise<T> },
   n: number,
   withLatencies = false,
+  progress?: () => Promise<unknown>,
 ): Promise<ClientsReport> {
   const ask = (latency: boolean) => () => clients.request<ClientsReport>({ cmd: "report", latency }, "report");
-  return settle(ask(false), (r) => r.received, n, withLatencies ? ask(true) : undefined);
+  return settle(ask(false), (r) => r.received, n, withLatencies ? ask(true) : undefined, 3000, progress);
 }

@@ -57,16 +57,30 @@ function open(fe: SseFrontEnd, lastEventId?: string) {
 const messages = (res: FakeResponse): string[] => [...res.text.matchAll(/^data: (m.*)$/gm)].map((m) => m[1]!);
 
 describe("SSE front end, bytes and bounds", () => {
-  it("counts maxBufferBytes in bytes, not UTF-16 code units", () => {
+  it("counts maxBufferBytes in bytes, not UTF-16 code units", async () => {
     const { fe, errors } = frontEnd({ maxBufferBytes: 10_000 });
     const { res, client } = open(fe);
     res.full = true;
     fe.deliver(undefined, "first"); // the socket is full from here
     // 4,000 code units, 12,000 bytes: over the bound only when counted in bytes.
     fe.deliver(undefined, "€".repeat(4000));
-    expect(client.open).toBe(false);
+    expect(await client.closed).toBe("slow");
     expect(res.destroyed).toBe(true);
     expect(errors.map((e) => e.code)).toEqual(["ERR_SSE_SLOW_CLIENT"]);
+    fe.shutdown();
+  });
+
+  it("judges the bound when the turn ends: what the socket took by then was not waiting on the client", async () => {
+    const { fe, errors } = frontEnd({ maxBufferBytes: 10_000 });
+    const { res, client } = open(fe);
+    res.full = true;
+    for (let i = 0; i < 20; i++) fe.deliver(undefined, `m${i} ${"x".repeat(1000)}`);
+    expect(client.open).toBe(true);
+    res.drain(); // the socket takes it all as the turn ends
+    await new Promise((r) => setImmediate(r));
+    expect(client.open).toBe(true);
+    expect(errors).toEqual([]);
+    expect(messages(res).map((m) => m.split(" ")[0])).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
     fe.shutdown();
   });
 

@@ -21,7 +21,7 @@ export interface SseFrontEndOptions {
   historyBytes?: number;
   /** Largest serialized event (`event:` and `data:` lines, UTF-8 bytes); larger ones are refused (`ERR_SSE_TOO_LARGE`). @default 1 MiB */
   maxEventBytes?: number;
-  /** Bytes a slow client may have waiting before it is disconnected. @default 1 MiB */
+  /** Bytes a slow client may have waiting (judged when the event-loop turn ends) before it is disconnected. @default 1 MiB */
   maxBufferBytes?: number;
   /** How long a closed client's reconnects are refused with 204, in ms. @default 300000 */
   closedTtl?: number;

@@ -52,9 +52,9 @@ interface Replay {
 
 /**
  * One browser's event stream. Writes honour the response's backpressure: while the socket is
- * full, events wait in a bounded buffer (counted in bytes); a client that overflows it is
- * disconnected (`slow`). A replay after a reconnect is written only as fast as the socket
- * drains, so a long gap never counts against that buffer.
+ * full, events wait in a bounded buffer (counted in bytes); a client still over it when the
+ * event-loop turn ends is disconnected (`slow`). A replay after a reconnect is written only as
+ * fast as the socket drains, so a long gap never counts against that buffer.
  */
 export class SseClient {
   /** Rooms this client is in (its id is not one of them: ids and rooms are separate namespaces). */
@@ -67,6 +67,8 @@ export class SseClient {
   private queue: Buffer[] = [];
   private queued = 0;
   private waiting = false;
+  /** A check of the buffer bound is due at the end of this event-loop turn. */
+  private checking = false;
   private ended = false;
   private replay: Replay | undefined;
 
@@ -153,14 +155,34 @@ export class SseClient {
     if (this.waiting) {
       this.queue.push(bytes);
       this.queued += bytes.length;
-      // Both in bytes: `writableLength` counts the bytes of the Buffers handed to the response.
-      if (this.queued + this.res.writableLength > this.host.maxBufferBytes) this.end("slow");
+      if (this.backlog > this.host.maxBufferBytes) this.checkSlow();
       return false;
     }
     if (this.res.write(bytes)) return true;
     this.waiting = true;
     this.res.once("drain", () => this.drain());
     return false;
+  }
+
+  /** Bytes waiting for this client: ours, and those handed to the response but not yet to the OS. */
+  private get backlog(): number {
+    // Both in bytes: `writableLength` counts the bytes of the Buffers handed to the response.
+    return this.queued + this.res.writableLength;
+  }
+
+  /**
+   * Judges the bound once the socket has had its chance: Node's http response holds everything
+   * written during one event-loop turn (it corks the socket until the turn ends), so a burst
+   * written in one turn waits on this process, not on the client. Whatever the OS has not taken
+   * by the next turn waits on the client.
+   */
+  private checkSlow(): void {
+    if (this.checking) return;
+    this.checking = true;
+    setImmediate(() => {
+      this.checking = false;
+      if (!this.ended && this.backlog > this.host.maxBufferBytes) this.end("slow");
+    });
   }
 
   /** @internal Keep-alive comment; skipped while the socket is full. */

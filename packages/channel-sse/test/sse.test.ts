@@ -443,6 +443,25 @@ describe("headers, framing and backpressure", () => {
     }
   });
 
+  it("a burst over maxBufferBytes in one event-loop turn does not cut a reader that keeps up", async () => {
+    // Node's http response holds everything written in one turn until the turn ends: those bytes
+    // wait on the front end, not on the reader, and must not count against the reader's bound.
+    const fe = await startFrontEnd("web-burst", { maxBufferBytes: 16 * 1024 });
+    const b = await browser(fe);
+    try {
+      const [client] = fe.channel.sse.clients();
+      const data = "y".repeat(1024);
+      for (let i = 0; i < 48; i++) fe.channel.sse.emit("x", `${i} ${data}`);
+      await until(() => b.got("x").length === 48 || !client!.open, 10_000, "the burst");
+      expect(client!.open).toBe(true);
+      expect(b.got("x").map((d) => Number(d.split(" ")[0]))).toEqual(Array.from({ length: 48 }, (_, i) => i));
+      expect(fe.errors).not.toContain("ERR_SSE_SLOW_CLIENT");
+    } finally {
+      b.es.close();
+      await fe.close();
+    }
+  });
+
   it("disconnects a client that stays slow, with a reported reason, and keeps serving the others", async () => {
     const fe = await startFrontEnd("web-slow", { maxBufferBytes: 256 * 1024 });
     const errors: string[] = [];
