@@ -34,10 +34,13 @@ export async function runWsHop(o: WsHopOptions): Promise<WsHopResult[]> {
     { system: "@socket.io/redis-emitter + redis-adapter", pub: await startWorker("./ws-worker.ts", ["pub-emitter"]) },
   ];
   const cpu = async (): Promise<number> => (await fe.request<{ type: string; micros: number }>({ cmd: "cpu" }, "cpu")).micros;
+  const only = process.env.WS_HOP_ONLY;
   const results: WsHopResult[] = systems.map((s) => ({ system: s.system, micros: [] }));
   try {
     for (let round = -1; round < o.rounds; round++) {
       for (const [i, s] of systems.entries()) {
+        // WS_HOP_ONLY=sfn|redis: one system alone (for profiles of the front end).
+        if (only && !s.system.toLowerCase().includes(only)) continue;
         await clients.request({ cmd: "reset" }, "reset");
         const before = await cpu();
         await s.pub.request({ cmd: "rate", rate: o.rate, seconds: o.seconds }, "done");

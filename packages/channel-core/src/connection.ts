@@ -275,6 +275,8 @@ export class Connection {
    */
   close(reason: LinkDownReason, bye?: "disconnect" | "close" | "superseded"): void {
     if (this.state === "closed" || this.closeReason) return;
+    // What arrived is acknowledged before the goodbye: the peer must not count it as undelivered.
+    if (bye) this.queueAck();
     this.closeReason = reason;
     if (bye) {
       this.flush();

@@ -61,3 +61,27 @@ describe("acknowledgements", () => {
     expect(ch.peers().find((p) => p.id === "reader")?.pendingMessages).toBe(0);
   });
 });
+
+describe("acknowledgements at the end of a link", () => {
+  it("a subscriber that closes right after receiving acknowledges first: the publisher reports nothing as undelivered", async () => {
+    const { ch: pub, url } = await mesh.listening("pub-bye", { secret: testSecret });
+    const drops: unknown[] = [];
+    pub.on("drop", (d) => drops.push(d));
+    const sub = mesh.channel("sub-bye", { secret: testSecret });
+    let closing: Promise<void> | undefined;
+    sub.subscribe("t", () => {
+      // Within the same turn as the delivery: no acknowledgement delay has run out yet.
+      closing ??= sub.close();
+    });
+    await sub.connect(url);
+    await until(() => pub.peers().find((p) => p.id === "sub-bye")?.subscriptions === 1, 5000, "the subscription");
+    pub.publish("t", "last words");
+    await until(() => closing !== undefined, 5000, "the delivery");
+    await closing;
+    // The session ends at the publisher (the subscriber said goodbye); what was still unacknowledged
+    // then is reported on the next turn.
+    await until(() => !pub.peers().some((p) => p.id === "sub-bye"), 5000, "the session's end at the publisher");
+    await new Promise((r) => setImmediate(r));
+    expect(drops).toEqual([]);
+  });
+});
