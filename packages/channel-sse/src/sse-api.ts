@@ -3,6 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ClosedError } from "@sfn/channel-core";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { SseError, SseErrorCode } from "./errors.js";
+import { idKeyBytes } from "./event-id.js";
 import { SseFrontEnd, type SseConnectOptions, type SseFrontEndOptions } from "./front-end.js";
 import { OP_TOPIC, readOperation, type SseOperation } from "./protocol.js";
 import { jsonSerializer } from "./sse-frame.js";
@@ -143,5 +144,7 @@ export type WithSse<C> = C & { readonly sse: SseApi };
  * ```
  */
 export function withSse<C extends ChannelLike>(channel: C, options?: SseFrontEndOptions): WithSse<C> {
+  // A bad key fails here, at startup, not at the first browser's request.
+  if (options?.idKey !== undefined) idKeyBytes(options.idKey);
   return extend(channel, "sse", () => new SseApi(channel, options));
 }
