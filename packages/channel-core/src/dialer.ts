@@ -122,6 +122,11 @@ export class Dialer {
     if (this.stopped) return;
     this.host.dial(this.url, this).catch((error: unknown) => {
       debug("%s: dial failed: %s", this.url, (error as Error)?.message);
+      // A URL the transport cannot dial at all: the first connect fails at once, not at its timeout.
+      if ((error as ChannelError | undefined)?.code === ErrorCode.INVALID_OPTION && !this.established) {
+        this.stop(error as ChannelError);
+        return;
+      }
       this.retry();
     });
   }

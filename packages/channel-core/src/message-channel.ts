@@ -64,6 +64,12 @@ export interface InternalApi {
   report(error: ChannelError): void;
   /** Calls `listener` on every `link:down`; returns a function that stops it. */
   onLinkDown(listener: (info: LinkDownInfo) => void): () => void;
+  /**
+   * Calls `listener` once, when `close` is first called (before the links drain), or at once if
+   * the channel is already closing; returns a function that stops it. Adapters end what they
+   * serve there (an SSE front end its streams); a listener must not throw.
+   */
+  onClose(listener: () => void): () => void;
 }
 
 /** Anything that carries the adapter API: every `MessageChannel`, whatever its topic map. */
@@ -123,6 +129,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   private pendingDrops = new Map<string, DropInfo>();
   private closed = false;
   private closing: Promise<void> | undefined;
+  private readonly closeListeners = new Set<() => void>();
 
   constructor(options: MessageChannelOptions) {
     super();
@@ -219,7 +226,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
    */
   close(options: CloseOptions = {}): Promise<void> {
     // Every call gets the same promise: the first call's options apply.
-    this.closing ??= this.shutdown(options.drainTimeout ?? 2000);
+    if (this.closing === undefined) {
+      // Adapters stop serving first (their listeners may still unsubscribe: the channel is open).
+      for (const listener of [...this.closeListeners]) listener();
+      this.closeListeners.clear();
+      this.closing = this.shutdown(options.drainTimeout ?? 2000);
+    }
     return this.closing;
   }
 
@@ -256,6 +268,14 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       onLinkDown: (listener) => {
         this.on("link:down", listener);
         return () => void this.off("link:down", listener);
+      },
+      onClose: (listener) => {
+        if (this.closing !== undefined) {
+          listener();
+          return () => {};
+        }
+        this.closeListeners.add(listener);
+        return () => void this.closeListeners.delete(listener);
       },
     };
   }

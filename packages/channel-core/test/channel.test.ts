@@ -270,6 +270,15 @@ describe("listen, connect, disconnect, close", () => {
     await expect(ch.connect("ws://127.0.0.1:9/", { timeout: 300 })).rejects.toMatchObject({ code: ErrorCode.CONNECT });
   });
 
+  it("connect rejects at once with ERR_INVALID_OPTION for a URL no retry can dial", async () => {
+    const ch = mesh.channel("typo");
+    // A generous timeout: before the fix each of these waited for it, then said ERR_CONNECT.
+    for (const url of ["127.0.0.1:4100", "not a url", "ftp://127.0.0.1:4100/", "ws://127.0.0.1:4100/#frag"]) {
+      await expect(ch.connect(url, { timeout: 2000 })).rejects.toMatchObject({ code: ErrorCode.INVALID_OPTION });
+    }
+    expect(ch.peers()).toEqual([]);
+  });
+
   it("disconnect ends the link for good on both sides", async () => {
     const { ch: one, url } = await mesh.listening("one");
     const two = mesh.channel("two");

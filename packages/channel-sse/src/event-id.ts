@@ -38,6 +38,17 @@ export interface RestoredId {
   client: string;
 }
 
+/** The bytes of an `idKey` (a string counts as its UTF-8 bytes); one shorter than 16 bytes throws `InvalidOptionError`. */
+export function idKeyBytes(key: string | Uint8Array): Buffer {
+  const bytes = typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key);
+  if (bytes.length < MIN_ID_KEY_BYTES) {
+    throw new InvalidOptionError(
+      `idKey must have at least ${MIN_ID_KEY_BYTES} bytes (use 32 random bytes, e.g. crypto.randomBytes(32).toString("base64"))`,
+    );
+  }
+  return bytes;
+}
+
 /** Signs client ids into event ids, and verifies them on the way back. */
 export class EventIds {
   /** Random tag of this front-end instance: event numbers only mean something on the instance that issued them. */
@@ -49,12 +60,7 @@ export class EventIds {
       this.key = randomBytes(32);
       return;
     }
-    this.key = typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key);
-    if (this.key.length < MIN_ID_KEY_BYTES) {
-      throw new InvalidOptionError(
-        `idKey must have at least ${MIN_ID_KEY_BYTES} bytes (use 32 random bytes, e.g. crypto.randomBytes(32).toString("base64"))`,
-      );
-    }
+    this.key = idKeyBytes(key);
   }
 
   /** What follows the number in each of this client's event ids (computed once per stream). */

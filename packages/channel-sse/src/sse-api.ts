@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { ClosedError } from "@sfn/channel-core";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { SseError, SseErrorCode } from "./errors.js";
+import { idKeyBytes } from "./event-id.js";
 import { SseFrontEnd, type SseConnectOptions, type SseFrontEndOptions } from "./front-end.js";
 import { OP_TOPIC, readOperation, type SseOperation } from "./protocol.js";
 import { jsonSerializer } from "./sse-frame.js";
@@ -16,6 +18,7 @@ export class SseApi extends SseOperator {
   private readonly core: InternalApi;
   private hub: SseFrontEnd | undefined;
   private off: (() => void) | undefined;
+  private closed = false;
 
   /** @internal */
   constructor(
@@ -24,6 +27,12 @@ export class SseApi extends SseOperator {
   ) {
     super({ send: (op) => this.sendOp(op) });
     this.core = internals(channel);
+    // Closing the channel stops the front end: its streams end (`shutdown`), so browsers
+    // reconnect, to another front end behind a load balancer, instead of waiting on this one.
+    this.core.onClose(() => {
+      this.closed = true;
+      this.unserve();
+    });
   }
 
   /**
@@ -32,6 +41,7 @@ export class SseApi extends SseOperator {
    * any browser connects. Returns the function that stops it.
    */
   serve(options?: SseFrontEndOptions): () => void {
+    if (this.closed) throw new ClosedError();
     if (!this.hub) {
       this.hub = new SseFrontEnd(this.channel.id, { ...this.options, ...options }, (e) => this.core.report(e));
       this.off = this.core.subscribe(OP_TOPIC, (data, meta) => {
@@ -134,5 +144,7 @@ export type WithSse<C> = C & { readonly sse: SseApi };
  * ```
  */
 export function withSse<C extends ChannelLike>(channel: C, options?: SseFrontEndOptions): WithSse<C> {
+  // A bad key fails here, at startup, not at the first browser's request.
+  if (options?.idKey !== undefined) idKeyBytes(options.idKey);
   return extend(channel, "sse", () => new SseApi(channel, options));
 }

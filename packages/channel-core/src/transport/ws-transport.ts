@@ -237,18 +237,25 @@ export class WsTransport implements Transport {
   dial(url: string, limits: TransportLimits, options: DialOptions = {}): Promise<TransportConnection> {
     return new Promise((resolve, reject) => {
       checkDialOptions(url, options);
-      const ws = new WebSocket(url, {
-        ...WS_CAPS,
-        // @types/ws declares checkServerIdentity wrongly; ws hands these options to tls.connect as they are.
-        ...(options.tls as ClientOptions | undefined),
-        maxPayload: limits.maxFrameSize,
-        perMessageDeflate: false,
-        handshakeTimeout: limits.openTimeout,
-        // Client masking (RFC 6455 §10.3) shields HTTP intermediaries from script-crafted
-        // bytes in browsers; a link between services carries no such bytes. A zero mask
-        // lets ws skip masking on send and unmasking on receive (a fifth of the CPU).
-        generateMask: zeroMask,
-      });
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(url, {
+          ...WS_CAPS,
+          // @types/ws declares checkServerIdentity wrongly; ws hands these options to tls.connect as they are.
+          ...(options.tls as ClientOptions | undefined),
+          maxPayload: limits.maxFrameSize,
+          perMessageDeflate: false,
+          handshakeTimeout: limits.openTimeout,
+          // Client masking (RFC 6455 §10.3) shields HTTP intermediaries from script-crafted
+          // bytes in browsers; a link between services carries no such bytes. A zero mask
+          // lets ws skip masking on send and unmasking on receive (a fifth of the CPU).
+          generateMask: zeroMask,
+        });
+      } catch (error) {
+        // ws refuses what no retry can fix (not a URL, another scheme, a fragment): say so now.
+        reject(new InvalidOptionError(`cannot dial ${JSON.stringify(url)}: ${(error as Error).message}`, { cause: error }));
+        return;
+      }
       let socket: Duplex | undefined;
       const fail = (err: Error): void => {
         ws.removeAllListeners();
