@@ -35,19 +35,23 @@ const json = fc
   .map((v) => JSON.parse(JSON.stringify(v)) as unknown)
   .filter((v) => !JSON.stringify(v).includes('"__proto__"'));
 
+/** Any value, of every kind the encoder knows (and some it refuses), nested up to `maxDepth`. */
+const anything = (maxDepth: number) =>
+  fc.anything({
+    withBigInt: true,
+    withDate: true,
+    withMap: true,
+    withSet: true,
+    withNullPrototype: false,
+    withBoxedValues: false,
+    maxDepth,
+  });
+
 // Any payload the encoder accepts (records, Maps, Sets, Dates, bigints, undefined, repeated
 // shapes, a "__proto__" key): the link reads some by hand and leaves the rest to msgpackr.
 const anyPayload = fc
   .oneof(
-    fc.anything({
-      withBigInt: true,
-      withDate: true,
-      withMap: true,
-      withSet: true,
-      withNullPrototype: false,
-      withBoxedValues: false,
-      maxDepth: 5,
-    }),
+    anything(5),
     fc.array(fc.record({ id: fc.integer(), name: fc.string(), tags: fc.array(fc.string(), { maxLength: 3 }) }), { maxLength: 8 }),
     fc.constant(JSON.parse('{"__proto__": {"polluted": true}, "ok": [{"__proto__": 1}]}') as unknown),
   )
@@ -102,15 +106,7 @@ describe("frame decoder (property-based)", () => {
   });
 
   it("accepts on receive whatever it lets a publisher send (the allow-list is the same on both sides)", () => {
-    const value = fc.anything({
-      withBigInt: true,
-      withDate: true,
-      withMap: true,
-      withSet: true,
-      withNullPrototype: false,
-      withBoxedValues: false,
-      maxDepth: 6,
-    });
+    const value = anything(6);
     fc.assert(
       fc.property(value, (v) => {
         let body: Buffer;
