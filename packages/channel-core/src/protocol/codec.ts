@@ -2,7 +2,7 @@ import { Packr, Unpackr } from "msgpackr";
 import { ChannelError, ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { FrameType, PROTOCOL_VERSION, Role, type ControlFrame, type Frame } from "./frames.js";
 import { MAX_TOPIC_LENGTH, assertTopic } from "./topic.js";
-import { Unread, beginValues, definitionsRead, readEnd, readValue } from "./fast-reader.js";
+import { beginValues, definitionsRead, readEnd, readValue } from "./fast-reader.js";
 import { DEFAULT_VALUE_LIMITS, UnsafeValueError, checkValues, type ValueLimits } from "./value-guard.js";
 
 /*
@@ -471,8 +471,8 @@ function readMessageFrames(data: Uint8Array, frames: Frame[], values: ValueLimit
     let value: unknown;
     try {
       value = readValue(buf, topicEnd, len);
-    } catch (e) {
-      if (e !== Unread) throw e;
+    } catch {
+      // Unread, or anything unforeseen: the guarded decoder takes these bytes and reports them.
       break;
     }
     if (firstRecordFrame < 0 && definitionsRead() > defined) {
