@@ -6,6 +6,7 @@ import {
   createDecoder,
   decodeEach,
   decodeFrames,
+  decodeMessageBody,
   encodeControl,
   encodeMessageBody,
   encodePatternsBody,
@@ -14,6 +15,7 @@ import {
   toFrame,
 } from "./codec.js";
 import { FrameType } from "./frames.js";
+import { assertTopic } from "./topic.js";
 import { UnsafeValueError, checkValues } from "./value-guard.js";
 
 const decoder = createDecoder();
@@ -205,6 +207,53 @@ describe("frame decoder (property-based)", () => {
           expect(got.error?.code).toBe(want.error?.code);
           for (const f of got.frames)
             if (f.type === FrameType.MSG && f.data instanceof Uint8Array) expect(Buffer.isBuffer(f.data)).toBe(true);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe("decodeMessageBody (bodies routers carry), property-based", () => {
+  /** The reference: the allow-list scan, then msgpackr, then the shape check; a ProtocolError's code if any. */
+  const reference = (body: Buffer): unknown => {
+    try {
+      checkValues(body);
+      const values = createDecoder().unpackMultiple(body) as unknown[];
+      const [t, data] = values;
+      if (values.length !== 2 || typeof t !== "string" || t.length === 0) return "ERR_MALFORMED_FRAME";
+      assertTopic(t, true);
+      return { topic: t, data };
+    } catch {
+      return "ERR_MALFORMED_FRAME";
+    }
+  };
+  const got = (body: Buffer): unknown => {
+    try {
+      return decodeMessageBody(body);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ProtocolError);
+      return (e as ProtocolError).code;
+    }
+  };
+
+  it("gives what the guarded decoder gives, for any payload, intact or damaged", () => {
+    fc.assert(
+      fc.property(
+        topic,
+        anyPayload,
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 2 }),
+        (t, d, at, byte, damage) => {
+          const b = encodeMessageBody(t, d);
+          const i = at % b.length;
+          const body = damage === 0 ? b : damage === 1 ? b.subarray(0, i) : Buffer.from(b);
+          if (damage === 2) body[i] = byte;
+          if (body.length === 0) return;
+          const want = reference(body);
+          const have = got(body);
+          expect(inspect(have, { depth: null })).toBe(inspect(want, { depth: null }));
         },
       ),
       { numRuns: 3000 },

@@ -508,6 +508,8 @@ export function decodeMessageBody(body: Uint8Array, limits: ValueLimits = DEFAUL
   if (body.length === 0) throw malformed("empty message body");
   const binary = binaryMessageBody(body);
   if (binary) return binary;
+  const plain = plainMessageBody(body, limits);
+  if (plain) return plain;
   let values: unknown[];
   try {
     checkValues(body, limits);
@@ -564,6 +566,35 @@ function binaryMessageBody(body: Uint8Array): MessageBody | undefined {
   const topic = bytes.toString("utf8", at, topicEnd);
   if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) return undefined;
   return { topic: peerTopic(topic), data: body.subarray(start) };
+}
+
+/**
+ * A body with an ASCII str topic and a plain-data payload, read by {@link readValue}: exactly what
+ * the guarded decoder would give, or undefined where the reader gives up (the guarded decoder
+ * then runs and reports what is wrong).
+ */
+function plainMessageBody(body: Uint8Array, limits: ValueLimits): MessageBody | undefined {
+  if (!Buffer.isBuffer(body)) return undefined;
+  const first = body[0] as number;
+  let at: number;
+  let topicEnd: number;
+  if (first >= 0xa1 && first <= 0xbf) {
+    at = 1;
+    topicEnd = 1 + (first & 0x1f);
+  } else if (first === 0xd9 && body.length > 2) {
+    at = 2;
+    topicEnd = 2 + (body[1] as number);
+  } else return undefined;
+  if (topicEnd >= body.length || topicEnd - at > MAX_TOPIC_LENGTH) return undefined;
+  const topic = asciiTopic(body, at, topicEnd);
+  if (topic === undefined) return undefined;
+  beginValues(limits);
+  try {
+    const data = readValue(body, topicEnd, body.length);
+    return readEnd() === body.length ? { topic, data } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Decodes every frame of one WebSocket message; any invalid byte fails the whole message. */
