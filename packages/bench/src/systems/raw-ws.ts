@@ -5,8 +5,10 @@ import { Packr, Unpackr } from "msgpackr";
 import { WebSocket, WebSocketServer } from "ws";
 import type { System } from "./types.js";
 
-// Messages per WebSocket frame, at most: one event-loop turn's messages go out in frames of this many.
-const MAX_PER_FRAME = 64;
+// Messages per WebSocket frame, at most: one event-loop turn's messages go out in frames of this
+// many. `BENCH_RAW_WS_PER_FRAME` changes it, to see what the frame count costs (SFN's links put up
+// to 256 KiB in one frame: a whole turn's messages, ~1,000 at saturation in this bench).
+const MAX_PER_FRAME = Number(process.env.BENCH_RAW_WS_PER_FRAME ?? 64);
 // Bytes handed to one subscriber's socket and not yet written to the OS before publish() says
 // wait: the bound SFN's links use (SOCKET_HIGH_WATER in channel-core's connection.ts).
 const HIGH_WATER = 1 << 20;
@@ -40,7 +42,7 @@ const useUnpackr = process.env.BENCH_RAW_WS_DECODER === "msgpackr";
  * dial it, and waits until all are connected.
  */
 export const rawWs: System = {
-  name: useUnpackr ? "raw ws + msgpackr unpackMultiple (ceiling)" : "raw ws + msgpack, hand parse (ceiling)",
+  name: `raw ws + ${useUnpackr ? "msgpackr unpackMultiple" : "msgpack, hand parse"}${MAX_PER_FRAME === 64 ? "" : `, ${MAX_PER_FRAME}/frame`} (ceiling)`,
   async subscriber(topic, onPayload) {
     const expected = new Packr().pack(topic);
     const unpackr = new Unpackr({ mapsAsObjects: false });
