@@ -21,7 +21,7 @@ async function core(): Promise<void> {
   console.log(`\n## Core pub/sub: 100-byte payloads, publisher and subscriber in separate processes`);
   console.log(`saturation: ${fmt(o.messages)} messages; latency: ${fmt(o.rate)} msg/s for ${o.seconds} s\n`);
   const results: CoreResult[] = [];
-  for (const key of ["sfn", "sfnVolatile", "redis", "nats"] as const) {
+  for (const key of ["sfn", "sfnVolatile", "redis", "nats", "rawWs", "rawWsLarge"] as const) {
     try {
       results.push(await runCore(key, o));
     } catch (err) {
@@ -45,10 +45,20 @@ async function core(): Promise<void> {
           `p50 x${fmt(ours.p50 / volatile.p50, 2)}, p99 x${fmt(ours.p99 / volatile.p99, 2)}`,
       );
     }
-    for (const other of results.filter((r) => !r.system.startsWith("sfn"))) {
+    for (const other of results.filter((r) => !r.system.startsWith("sfn") && !isCeiling(r.system))) {
       console.log(
         `sfn-channel vs ${other.system}: throughput x${fmt(ours.throughput / other.throughput, 2)}, ` +
           `p50 x${fmt(ours.p50 / other.p50, 2)}, p99 x${fmt(ours.p99 / other.p99, 2)} (lower latency ratio is better)`,
+      );
+    }
+  }
+  // How far from what the same stack (ws, MessagePack bytes, batched frames) does with no resume window, acks or auth.
+  for (const ceiling of results.filter((r) => isCeiling(r.system))) {
+    for (const r of [ours, volatile]) {
+      if (!r) continue;
+      console.log(
+        `${r.system} vs ${ceiling.system}: throughput x${fmt(r.throughput / ceiling.throughput, 2)}, ` +
+          `p50 x${fmt(r.p50 / ceiling.p50, 2)}, p99 x${fmt(r.p99 / ceiling.p99, 2)}`,
       );
     }
   }
@@ -66,7 +76,7 @@ async function coreFanout(single: CoreResult[], quick: boolean): Promise<void> {
       `(${fmt(o.messages * o.subscribers)} deliveries); latency ${fmt(o.rate)} msg/s (${fmt(o.rate * o.subscribers)} deliveries/s) for ${o.seconds} s\n`,
   );
   const results: FanoutResult[] = [];
-  for (const key of ["sfn", "nats", "redis"] as const) {
+  for (const key of ["sfn", "nats", "redis", "rawWs", "rawWsLarge"] as const) {
     try {
       results.push(await runFanout(key, o));
     } catch (err) {
@@ -93,6 +103,20 @@ async function coreFanout(single: CoreResult[], quick: boolean): Promise<void> {
       );
     }
   }
+  // Whether fan-out keeps each subscriber near its one-to-one rate (one-to-one / per subscriber within 1.5).
+  const kept = results.filter((r) => r === ours || isCeiling(r.system));
+  if (kept.length > 0) console.log("");
+  for (const r of kept) {
+    const ratio = (single.find((s) => s.system === r.system)?.throughput ?? Number.NaN) / r.throughput;
+    console.log(
+      `${r.system}: one-to-one / fan-out per subscriber x${fmt(ratio, 2)} (within 1.5: ${Number.isNaN(ratio) ? "n/a" : ratio <= 1.5 ? "yes" : "NO"})`,
+    );
+  }
+}
+
+/** The raw WebSocket ceilings (systems/raw-ws.ts), whatever their framing and decoder. */
+function isCeiling(system: string): boolean {
+  return system.startsWith("raw ws ceiling");
 }
 
 async function ws(): Promise<void> {
