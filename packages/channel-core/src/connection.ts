@@ -280,6 +280,11 @@ export class Connection {
     this.closeReason = reason;
     if (bye) {
       this.flush();
+      // Control frames a backed-up socket had no room for (that acknowledgement among them) go
+      // now, written directly as the goodbye is: it must not overtake them.
+      for (const c of this.control) this.sendBytes(c);
+      this.control = [];
+      this.controlBytes = 0;
       this.sendNow({ type: FrameType.BYE, reason: bye });
     }
     this.transport.close(bye === "close" ? CloseCode.GOING_AWAY : CloseCode.NORMAL, reason);

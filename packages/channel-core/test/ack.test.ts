@@ -84,4 +84,37 @@ describe("acknowledgements at the end of a link", () => {
     await new Promise((r) => setImmediate(r));
     expect(drops).toEqual([]);
   });
+
+  it("acknowledges before its goodbye even while its socket is backed up (the goodbye does not overtake the acknowledgement)", async () => {
+    const { ch, url } = await mesh.listening("bye-busy", {
+      secret: testSecret,
+      window: { maxMessages: 1000, maxBytes: 256 * 1024 * 1024 },
+      heartbeat: { interval: 60_000, timeout: 120_000 },
+    });
+    const c = await raw(url, "stuck-reader");
+    c.send(encodeSequenced(FrameType.SUB, 2, encodePatternsBody(["t"])));
+    await until(() => ch.peers().find((p) => p.id === "stuck-reader")?.subscriptions === 1, 5000, "the subscription");
+    // The reader stops reading: what the channel sends piles up in its socket.
+    (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const link = () =>
+      (ch as unknown as { router: { sessions: Map<string, { connection?: { writable: boolean } }> } }).router.sessions.get("stuck-reader")
+        ?.connection;
+    for (let i = 0; i < 40; i++) ch.publish("t", Buffer.alloc(900_000, i));
+    await until(() => link()?.writable === false, 10_000, "the channel's socket backed up");
+    // A message from the reader, then the channel disconnects within the turn that delivers it.
+    let disconnecting: Promise<void> | undefined;
+    ch.subscribe("from-reader", () => {
+      disconnecting ??= ch.disconnect("stuck-reader");
+    });
+    c.send(encodeSequenced(FrameType.MSG, 3, encodeMessageBody("from-reader", "last words")));
+    await until(() => disconnecting !== undefined, 5000, "the delivery");
+    (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await c.closed;
+    await disconnecting;
+    const bye = c.frames.findIndex((f) => f.type === FrameType.BYE);
+    const ack = c.frames.findIndex((f) => f.type === FrameType.ACK && seqOf(f) >= 3);
+    expect(bye).toBeGreaterThanOrEqual(0);
+    expect(ack).toBeGreaterThanOrEqual(0);
+    expect(ack).toBeLessThan(bye);
+  }, 30_000);
 });

@@ -66,6 +66,34 @@ const anyPayload = fc
     }
   });
 
+// The reference: every frame of the message through the allow-list scan and msgpackr.
+const reference = (data: Buffer): DecodedFrames => {
+  const out: DecodedFrames = { frames: [], end: 0, error: undefined };
+  try {
+    checkValues(data);
+    createDecoder().unpackMultiple(data, (value: unknown, _start?: number, end = data.length) => {
+      out.frames.push(toFrame(value));
+      out.end = end;
+      return true;
+    });
+  } catch (cause) {
+    if (cause instanceof UnsafeValueError) out.frames = [];
+    out.end = cause instanceof UnsafeValueError ? 0 : out.end;
+    out.error = cause instanceof ChannelError ? cause : new ProtocolError("ERR_MALFORMED_FRAME", String(cause));
+  }
+  return out;
+};
+
+/** decodeEach gives exactly what the reference gives: frames, end and error code. */
+function sameAsReference(data: Buffer): void {
+  const got = decodeEach(createDecoder(), data);
+  const want = reference(data);
+  // inspect, not toEqual: `{ a: undefined }` is not `{}`, nor an invalid Date another one.
+  expect(inspect(got.frames, { depth: null })).toBe(inspect(want.frames, { depth: null }));
+  expect(got.end).toBe(want.end);
+  expect(got.error?.code).toBe(want.error?.code);
+}
+
 const token = fc.stringMatching(/^[a-z0-9_-]{1,8}$/);
 const topic = fc.array(token, { minLength: 1, maxLength: 5 }).map((t) => t.join("."));
 
@@ -152,23 +180,6 @@ describe("frame decoder (property-based)", () => {
   });
 
   it("reads MSG frames by hand (Buffer payloads as views, others through the fast reader) exactly as msgpackr reads them, in any mix, intact or damaged", () => {
-    // The reference: every frame of the message through the allow-list scan and msgpackr.
-    const reference = (data: Buffer): DecodedFrames => {
-      const out: DecodedFrames = { frames: [], end: 0, error: undefined };
-      try {
-        checkValues(data);
-        createDecoder().unpackMultiple(data, (value: unknown, _start?: number, end = data.length) => {
-          out.frames.push(toFrame(value));
-          out.end = end;
-          return true;
-        });
-      } catch (cause) {
-        if (cause instanceof UnsafeValueError) out.frames = [];
-        out.end = cause instanceof UnsafeValueError ? 0 : out.end;
-        out.error = cause instanceof ChannelError ? cause : new ProtocolError("ERR_MALFORMED_FRAME", String(cause));
-      }
-      return out;
-    };
     const anyTopic = fc.oneof(topic, fc.constantFrom("ü.ß", "x".repeat(40), "y".repeat(300), "t"));
     const frame = fc.oneof(
       fc
@@ -207,6 +218,86 @@ describe("frame decoder (property-based)", () => {
           expect(got.error?.code).toBe(want.error?.code);
           for (const f of got.frames)
             if (f.type === FrameType.MSG && f.data instanceof Uint8Array) expect(Buffer.isBuffer(f.data)).toBe(true);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("reads hand-made payloads (records defined, redefined and referred to across frames, odd keys, nesting at the limit) exactly as the allow-list and msgpackr do", () => {
+    const bytes = (...b: number[]) => Buffer.from(b);
+    const str = (s: string) => {
+      const b = Buffer.from(s);
+      return Buffer.concat([b.length < 32 ? bytes(0xa0 | b.length) : bytes(0xd9, b.length), b]);
+    };
+    const key = fc.oneof(
+      fc.constantFrom("a", "b", "__proto__", "constructor", "toString", "1", "", "ü", "__proto_").map(str),
+      fc.constantFrom(bytes(0xd9, 1, 0x61), bytes(0xa2, 0xc3, 0x28), bytes(0xa3, 0xed, 0xa0, 0x80), bytes(0x01)),
+    );
+    const header = (n: number, wide: boolean) => (wide ? bytes(0xdc, 0, n) : bytes(0x90 | n));
+    const { value } = fc.letrec<{ value: Buffer }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        fc.constantFrom(
+          bytes(0x01),
+          bytes(0x40),
+          bytes(0x41),
+          bytes(0xc0),
+          bytes(0xc3),
+          bytes(0xd4, 0x00, 0x00),
+          bytes(0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0),
+          bytes(0xca, 0x3f, 0x80, 0, 0),
+          bytes(0xd6, 0x69, 0, 0, 0, 1),
+          bytes(0xc4, 1, 7),
+        ),
+        key,
+        // A record definition (id 0x40 or 0x41, or any byte), its keys, and values for them.
+        fc
+          .tuple(
+            fc.constantFrom(0x40, 0x41, 0x00, 0xff),
+            fc.array(key, { maxLength: 3 }),
+            fc.boolean(),
+            fc.array(tie("value"), { maxLength: 3 }),
+          )
+          .map(([id, keys, wide, values]) => Buffer.concat([bytes(0xd4, 0x72, id), header(keys.length, wide), ...keys, ...values])),
+        // A reference (or a fixint, where nothing is defined) followed by values.
+        fc.tuple(fc.constantFrom(0x40, 0x41), fc.array(tie("value"), { maxLength: 3 })).map(([id, v]) => Buffer.concat([bytes(id), ...v])),
+        fc.tuple(fc.array(tie("value"), { maxLength: 3 }), fc.boolean()).map(([v, wide]) => Buffer.concat([header(v.length, wide), ...v])),
+        fc.array(tie("value"), { maxLength: 2 }).map((v) => Buffer.concat([bytes(0x80 | (v.length >> 1)), ...v])),
+        // Nesting around the limit: arrays, or records of one key.
+        fc
+          .tuple(fc.integer({ min: 124, max: 130 }), fc.boolean())
+          .map(([n, records]) =>
+            records
+              ? Buffer.concat([bytes(0xd4, 0x72, 0x42, 0x91, 0xa1, 0x6b), ...Array.from({ length: n - 1 }, () => bytes(0x42)), bytes(1)])
+              : Buffer.concat([Buffer.alloc(n, 0x91), bytes(1)]),
+          ),
+      ),
+    }));
+    const frame = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc
+          .tuple(fc.integer({ min: 1, max: 2 ** 20 }), value)
+          .map(([seq, v]) => Buffer.concat([encodeSequenced(FrameType.MSG, seq, str("t")), v])),
+      },
+      fc.integer({ min: 1, max: 2 ** 20 }).map((seq) => encodeSequenced(FrameType.MSG, seq, encodeMessageBody("t", Buffer.from([1])))),
+      fc.integer({ min: 1, max: 2 ** 20 }).map((seq) => encodeSequenced(FrameType.SUB, seq, encodePatternsBody(["t"]))),
+      fc.constant(encodeControl({ type: FrameType.ACK, seq: 1 })),
+      value,
+    );
+    fc.assert(
+      fc.property(
+        fc.array(frame, { minLength: 1, maxLength: 5 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 3 }),
+        (frames, at, byte, damage) => {
+          const b = Buffer.concat(frames);
+          const i = at % b.length;
+          const data = damage === 1 ? b.subarray(0, i) : damage === 2 ? Buffer.from(b) : b;
+          if (damage === 2) data[i] = byte;
+          if (data.length > 0) sameAsReference(data);
         },
       ),
       { numRuns: 3000 },

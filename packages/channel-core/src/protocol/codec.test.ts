@@ -236,6 +236,17 @@ describe("safe decoding: an explicit allow-list of what a peer's payload may con
     refused(msgWith(packValueForTest(nest(200))), /nesting deeper than 128/);
   });
 
+  it("counts a MSG payload one level deep (an element of the frame's array), read by hand or not, and refuses at publish what a peer refuses", () => {
+    const nest = (n: number): unknown => (n === 0 ? 1 : [nest(n - 1)]);
+    const nestRecords = (n: number): unknown => (n === 0 ? 1 : { a: nestRecords(n - 1) });
+    for (const make of [nest, nestRecords]) {
+      expect(decode(msgWith(packValueForTest(make(127))))).toHaveLength(1);
+      refused(msgWith(packValueForTest(make(128))), /nesting deeper than 128/);
+      expect(() => encodeMessageBody("t", make(128))).toThrow(PayloadError);
+      expect(decode(encodeSequenced(FrameType.MSG, 1, encodeMessageBody("t", make(127))))).toHaveLength(1);
+    }
+  });
+
   it("bounds distinct record shapes msgpackr would compile, but not one shape used many times", () => {
     // Each shape read four times makes msgpackr compile a reader for it.
     const shapes = (n: number, distinct: boolean): Buffer =>

@@ -132,8 +132,9 @@ export function encodeMessageBody(topic: string, data: unknown): Buffer {
   }
   const v = packValue(data);
   try {
-    // Peers refuse what is outside the allow-list; refuse it here, before anything is sent.
-    checkValues(v);
+    // Peers refuse what is outside the allow-list; refuse it here, before anything is sent. A
+    // peer scans the payload as an element of the frame's array, one level deep.
+    checkValues(v, DEFAULT_VALUE_LIMITS, 0, v.length, 1);
   } catch (cause) {
     throw new PayloadError(`payload cannot be sent: ${(cause as Error).message}`, { cause });
   }
@@ -470,7 +471,8 @@ function readMessageFrames(data: Uint8Array, frames: Frame[], values: ValueLimit
     const defined = definitionsRead();
     let value: unknown;
     try {
-      value = readValue(buf, topicEnd, len);
+      // The payload is an element of the frame's array: the allow-list scan counts it one deep.
+      value = readValue(buf, topicEnd, len, 1);
     } catch {
       // Unread, or anything unforeseen: the guarded decoder takes these bytes and reports them.
       break;

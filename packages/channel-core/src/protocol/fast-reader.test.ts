@@ -8,7 +8,7 @@ import { DEFAULT_VALUE_LIMITS } from "./value-guard.js";
 function fast(bytes: Buffer): unknown {
   beginValues();
   try {
-    const value = readValue(bytes, 0, bytes.length);
+    const value = readValue(bytes, 0, bytes.length, 0);
     expect(readEnd()).toBe(bytes.length);
     return value;
   } catch (e) {
@@ -75,5 +75,28 @@ describe("fast reader", () => {
     const nest = (n: number): unknown => (n === 0 ? 1 : [nest(n - 1)]);
     expect(fast(packValue(nest(DEFAULT_VALUE_LIMITS.maxDepth)))).not.toBe(Unread);
     expect(fast(packValue(nest(DEFAULT_VALUE_LIMITS.maxDepth + 1)))).toBe(Unread);
+  });
+
+  it("allocates for the elements a message holds, not for the lengths its arrays claim", () => {
+    // 127 arrays, each the first element of the one before, each claiming 65,535 elements: every
+    // claim fits in the bytes left, and only the innermost array is there (the rest is cut short).
+    const n = 0xffff;
+    const bytes = Buffer.concat([...Array.from({ length: 127 }, () => Buffer.from([0xdc, n >> 8, n & 0xff])), Buffer.alloc(n, 1)]);
+    const slots: number[] = [];
+    const RealArray = globalThis.Array;
+    globalThis.Array = new Proxy(RealArray, {
+      construct(target, args, newTarget) {
+        if (typeof args[0] === "number") slots.push(args[0]);
+        return Reflect.construct(target, args, newTarget);
+      },
+    });
+    let got: unknown;
+    try {
+      got = fast(bytes);
+    } finally {
+      globalThis.Array = RealArray;
+    }
+    expect(got).toBe(Unread);
+    expect(slots.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(bytes.length);
   });
 });

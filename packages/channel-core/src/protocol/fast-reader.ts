@@ -57,16 +57,17 @@ export function readEnd(): number {
 }
 
 /**
- * Reads one value of `buf` at `at` (not past `stop`); {@link readEnd} is then just after it.
- * Throws {@link Unread} where it gives up. Never re-entered; nothing outlives the call but the
+ * Reads one value of `buf` at `at` (not past `stop`), nested `depth` deep (as the allow-list
+ * counts it: an element of a top-level array is at depth 1); {@link readEnd} is then just after
+ * it. Throws {@link Unread} where it gives up. Never re-entered; nothing outlives the call but the
  * record definitions of the current sequence.
  */
-export function readValue(buf: Buffer, at: number, stop: number): unknown {
+export function readValue(buf: Buffer, at: number, stop: number, depth: number): unknown {
   src = buf;
   pos = at;
   end = stop;
   try {
-    return read(0);
+    return read(depth);
   } finally {
     src = EMPTY;
   }
@@ -120,9 +121,14 @@ function bin(n: number): Buffer {
   return src.subarray(from, pos);
 }
 
+// Arrays longer than this grow as their elements are read: a declared length is only a claim,
+// and arrays nested in each other's first element could each claim the rest of the message
+// (128 levels of 65,535 slots from a 66 KB message), before the reader finds it truncated.
+const PREALLOCATED = 64;
+
 function array(n: number, depth: number): unknown[] {
   if (n > end - pos) give();
-  const out = new Array<unknown>(n);
+  const out: unknown[] = n <= PREALLOCATED ? new Array<unknown>(n) : [];
   for (let i = 0; i < n; i++) out[i] = read(depth);
   return out;
 }

@@ -273,10 +273,17 @@ function value(depth: number): void {
 
 /**
  * Throws {@link UnsafeValueError} unless `bytes[start, stop)` is a sequence of complete
- * MessagePack values inside the allow-list. Record definitions live for the whole sequence,
- * as they do for msgpackr's `unpackMultiple`.
+ * MessagePack values inside the allow-list, each nested `depth` deep (0: top-level values, such
+ * as a message's frames; a frame's elements are at depth 1). Record definitions live for the
+ * whole sequence, as they do for msgpackr's `unpackMultiple`.
  */
-export function checkValues(bytes: Uint8Array, valueLimits: ValueLimits = DEFAULT_VALUE_LIMITS, start = 0, stop = bytes.length): void {
+export function checkValues(
+  bytes: Uint8Array,
+  valueLimits: ValueLimits = DEFAULT_VALUE_LIMITS,
+  start = 0,
+  stop = bytes.length,
+  depth = 0,
+): void {
   src = bytes;
   pos = start;
   end = stop;
@@ -289,7 +296,7 @@ export function checkValues(bytes: Uint8Array, valueLimits: ValueLimits = DEFAUL
     definedIn.fill(0);
   }
   try {
-    while (pos < end) value(0);
+    while (pos < end) value(depth);
   } finally {
     src = EMPTY;
     hotShapes = undefined;
