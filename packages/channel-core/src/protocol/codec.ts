@@ -592,7 +592,8 @@ function plainMessageBody(body: Uint8Array, limits: ValueLimits): MessageBody | 
   if (topic === undefined) return undefined;
   beginValues(limits);
   try {
-    const data = readValue(body, topicEnd, body.length);
+    // A body is two values at the top level (the guard scans it from depth 0), not a frame array.
+    const data = readValue(body, topicEnd, body.length, 0);
     return readEnd() === body.length ? { topic, data } : undefined;
   } catch {
     return undefined;
