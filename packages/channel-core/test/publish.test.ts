@@ -90,3 +90,23 @@ describe("options", () => {
     expect(options.id).toBe("x");
   });
 });
+
+describe("payloads publish accepts are accepted by peers, however the link batches them", () => {
+  it("two payloads of many record shapes each, published in one tick (one WebSocket message), both arrive and the link stays up", async () => {
+    const { ch: sub, url } = await mesh.listening("shapes-sub");
+    const got = collect(sub, "shapes");
+    const errors: ChannelError[] = [];
+    sub.on("error", (e) => errors.push(e));
+    const pub = mesh.channel("shapes-pub");
+    await pub.connect(url);
+    await until(() => pub.peers().find((p) => p.id === "shapes-sub")?.subscriptions === 1, 5000, "the subscription");
+    // 600 distinct one-key shapes, each read four times: within the budget for one payload, not for two.
+    const payload = (from: number): unknown[] =>
+      Array.from({ length: 600 }, (_, j) => Array.from({ length: 4 }, () => ({ [`k${from + j}`]: 1 }))).flat();
+    pub.publish("shapes", payload(0));
+    pub.publish("shapes", payload(600));
+    await until(() => got.data.length === 2, 5000, "both payloads");
+    expect(errors).toEqual([]);
+    expect(pub.peers().find((p) => p.id === "shapes-sub")).toMatchObject({ state: "up", resumes: 0 });
+  });
+});

@@ -247,9 +247,11 @@ describe("safe decoding: an explicit allow-list of what a peer's payload may con
     }
   });
 
-  it("bounds distinct record shapes msgpackr would compile, but not one shape used many times", () => {
+  it("bounds distinct record shapes msgpackr would compile per frame (as publish checks each payload), but not one shape used many times", () => {
     // Each shape read four times makes msgpackr compile a reader for it.
-    const shapes = (n: number, distinct: boolean): Buffer =>
+    const payload = (n: number, from = 0): unknown[] =>
+      Array.from({ length: n }, (_, j) => Array.from({ length: 4 }, () => ({ [`k${from + j}`]: 1 }))).flat();
+    const frames = (n: number, distinct: boolean): Buffer =>
       Buffer.concat(
         Array.from({ length: n }, (_, i) =>
           encodeSequenced(
@@ -262,9 +264,17 @@ describe("safe decoding: an explicit allow-list of what a peer's payload may con
           ),
         ),
       );
-    expect(decode(shapes(5000, false))).toHaveLength(5000);
-    expect(decode(shapes(900, true))).toHaveLength(900);
-    refused(shapes(2000, true), /distinct record shapes/);
+    expect(decode(frames(5000, false))).toHaveLength(5000);
+    expect(decode(frames(2000, true))).toHaveLength(2000);
+    // One payload with too many shapes: refused at publish, and by a peer.
+    expect(() => encodeMessageBody("t", payload(2000))).toThrow(PayloadError);
+    refused(msgWith(packValueForTest(payload(2000))), /distinct record shapes/);
+    // Two payloads that publish accepts, batched into one message by the sender: both arrive.
+    const two = Buffer.concat([
+      encodeSequenced(FrameType.MSG, 1, encodeMessageBody("t", payload(600))),
+      encodeSequenced(FrameType.MSG, 2, encodeMessageBody("t", payload(600, 600))),
+    ]);
+    expect(decode(two)).toHaveLength(2);
   });
 
   it("decodes what the encoder writes: Date (incl. invalid), Set, Map, undefined, typed arrays", () => {

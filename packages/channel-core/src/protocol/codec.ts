@@ -2,7 +2,7 @@ import { Packr, Unpackr } from "msgpackr";
 import { ChannelError, ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { FrameType, PROTOCOL_VERSION, Role, type ControlFrame, type Frame } from "./frames.js";
 import { MAX_TOPIC_LENGTH, assertTopic } from "./topic.js";
-import { beginValues, definitionsRead, readEnd, readValue } from "./fast-reader.js";
+import { beginFrame, beginValues, definitionsRead, readEnd, readValue } from "./fast-reader.js";
 import { DEFAULT_VALUE_LIMITS, UnsafeValueError, checkValues, type ValueLimits } from "./value-guard.js";
 
 /*
@@ -472,6 +472,7 @@ function readMessageFrames(data: Uint8Array, frames: Frame[], values: ValueLimit
     let value: unknown;
     try {
       // The payload is an element of the frame's array: the allow-list scan counts it one deep.
+      beginFrame();
       value = readValue(buf, topicEnd, len, 1);
     } catch {
       // Unread, or anything unforeseen: the guarded decoder takes these bytes and reports them.

@@ -46,6 +46,12 @@ export function beginValues(valueLimits: ValueLimits = DEFAULT_VALUE_LIMITS): vo
   }
 }
 
+/** Starts one top-level value (a frame): the budget for record shapes is per frame, as the allow-list's. */
+export function beginFrame(): void {
+  hotShapes = undefined;
+  shapeBudget = limits.maxRecordShapeCost;
+}
+
 /** Record definitions read since {@link beginValues}. */
 export function definitionsRead(): number {
   return definitions;

@@ -30,7 +30,7 @@ export interface ValueLimits {
   maxDepth: number;
   /** Largest bigint extension, in bytes (8 bits each, two's complement). */
   maxBigIntBytes: number;
-  /** Budget for distinct record shapes msgpackr compiles: each costs 16 plus its key count. */
+  /** Budget for distinct record shapes msgpackr compiles, per top-level value (a frame, a payload): each costs 16 plus its key count. */
   maxRecordShapeCost: number;
 }
 
@@ -124,7 +124,7 @@ function noteRead(id: number): void {
   if (hotShapes.has(shape)) return;
   hotShapes.add(shape);
   shapeBudget -= SHAPE_OVERHEAD + keyCount[id]!;
-  if (shapeBudget < 0) fail(`too many distinct record shapes in one message (budget ${limits.maxRecordShapeCost})`);
+  if (shapeBudget < 0) fail(`too many distinct record shapes in one value (budget ${limits.maxRecordShapeCost})`);
 }
 
 function values(n: number, depth: number): void {
@@ -288,15 +288,19 @@ export function checkValues(
   pos = start;
   end = stop;
   limits = valueLimits;
-  hotShapes = undefined;
-  shapeBudget = valueLimits.maxRecordShapeCost;
   // A new generation forgets every record definition of the previous call at once.
   if (++generation > 0xfffffff0) {
     generation = 1;
     definedIn.fill(0);
   }
   try {
-    while (pos < end) value(depth);
+    while (pos < end) {
+      // The shape budget is per top-level value (a frame of a message, or a payload at publish):
+      // a sender batches frames that each passed this check into one message, which must pass too.
+      hotShapes = undefined;
+      shapeBudget = valueLimits.maxRecordShapeCost;
+      value(depth);
+    }
   } finally {
     src = EMPTY;
     hotShapes = undefined;
