@@ -268,13 +268,24 @@ describe("safe decoding: an explicit allow-list of what a peer's payload may con
     expect(decode(frames(2000, true))).toHaveLength(2000);
     // One payload with too many shapes: refused at publish, and by a peer.
     expect(() => encodeMessageBody("t", payload(2000))).toThrow(PayloadError);
-    refused(msgWith(packValueForTest(payload(2000))), /distinct record shapes/);
+    refused(msgWith(packValueForTest(payload(2000))), /record shapes to compile/);
     // Two payloads that publish accepts, batched into one message by the sender: both arrive.
     const two = Buffer.concat([
       encodeSequenced(FrameType.MSG, 1, encodeMessageBody("t", payload(600))),
       encodeSequenced(FrameType.MSG, 2, encodeMessageBody("t", payload(600, 600))),
     ]);
     expect(decode(two)).toHaveLength(2);
+  });
+
+  it("counts every hot record definition, even of a shape seen before (msgpackr compiles a reader for each)", () => {
+    /** One payload: the one-key shape `{k}` defined `n` times, each definition read four times. */
+    const redefined = (n: number): Buffer => {
+      const bytes: number[] = [0xdd, ((4 * n) >>> 24) & 255, ((4 * n) >>> 16) & 255, ((4 * n) >>> 8) & 255, (4 * n) & 255];
+      for (let i = 0; i < n; i++) bytes.push(0xd4, 0x72, 0x40, 0x91, 0xa1, 0x6b, 0x01, 0x40, 0x02, 0x40, 0x03, 0x40, 0x04);
+      return Buffer.from(bytes);
+    };
+    expect(decode(msgWith(redefined(500)))).toHaveLength(1);
+    refused(msgWith(redefined(2000)), /record shapes to compile/);
   });
 
   it("decodes what the encoder writes: Date (incl. invalid), Set, Map, undefined, typed arrays", () => {

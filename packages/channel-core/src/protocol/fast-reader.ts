@@ -27,17 +27,13 @@ let limits: ValueLimits = DEFAULT_VALUE_LIMITS;
 const definedIn = new Uint32Array(64);
 const keysOf: string[][] = new Array(64);
 const reads = new Int32Array(64);
-const keysAt = new Int32Array(64);
-const keysEnd = new Int32Array(64);
 let generation = 0;
-let hotShapes: Set<string> | undefined;
 let shapeBudget = 0;
 let definitions = 0;
 
 /** Starts a sequence of values (one message): forgets record definitions, resets the bounds. */
 export function beginValues(valueLimits: ValueLimits = DEFAULT_VALUE_LIMITS): void {
   limits = valueLimits;
-  hotShapes = undefined;
   shapeBudget = valueLimits.maxRecordShapeCost;
   definitions = 0;
   if (++generation > 0xfffffff0) {
@@ -48,7 +44,6 @@ export function beginValues(valueLimits: ValueLimits = DEFAULT_VALUE_LIMITS): vo
 
 /** Starts one top-level value (a frame): the budget for record shapes is per frame, as the allow-list's. */
 export function beginFrame(): void {
-  hotShapes = undefined;
   shapeBudget = limits.maxRecordShapeCost;
 }
 
@@ -152,10 +147,6 @@ function map(n: number, depth: number): Map<unknown, unknown> {
 /** One more read of record `id`'s shape; the allow-list's budget for shapes msgpackr would compile. */
 function noteRead(id: number): void {
   if (++(reads[id] as number) !== HOT_READS) return;
-  hotShapes ??= new Set();
-  const shape = src.toString("latin1", keysAt[id], keysEnd[id]);
-  if (hotShapes.has(shape)) return;
-  hotShapes.add(shape);
   shapeBudget -= SHAPE_OVERHEAD + (keysOf[id] as string[]).length;
   if (shapeBudget < 0) give();
 }
@@ -187,8 +178,6 @@ function recordDefinition(depth: number): Record<string, unknown> {
   definedIn[id] = generation;
   keysOf[id] = keys;
   reads[id] = 0;
-  keysAt[id] = at;
-  keysEnd[id] = pos;
   definitions++;
   return record(id, depth);
 }

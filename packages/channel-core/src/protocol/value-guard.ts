@@ -19,9 +19,10 @@
  * Refused: structured-clone references (0x69/0x70: a few hundred bytes can stand for
  * megabytes of shared graph), `Error` (0x65), `RegExp` (0x78), bundled strings (0x62),
  * two-byte record ids (`d5 72`), every other extension type, nesting past
- * {@link ValueLimits.maxDepth}, and more distinct "hot" record shapes than
- * {@link ValueLimits.maxRecordShapeCost} (msgpackr compiles a function per record shape read
- * four times, so many distinct shapes cost far more CPU per byte than plain data).
+ * {@link ValueLimits.maxDepth}, and more "hot" record definitions per top-level value than
+ * {@link ValueLimits.maxRecordShapeCost} allows (msgpackr compiles a function for every record
+ * definition read four times, even one that repeats an earlier shape, so many of them cost far
+ * more CPU per byte than plain data).
  */
 
 /** Bounds of what one WebSocket message (or one encoded payload) may contain. */
@@ -30,7 +31,7 @@ export interface ValueLimits {
   maxDepth: number;
   /** Largest bigint extension, in bytes (8 bits each, two's complement). */
   maxBigIntBytes: number;
-  /** Budget for distinct record shapes msgpackr compiles, per top-level value (a frame, a payload): each costs 16 plus its key count. */
+  /** Budget for the record readers msgpackr compiles, per top-level value (a frame, a payload): each hot definition costs 16 plus its key count. */
   maxRecordShapeCost: number;
 }
 
@@ -79,10 +80,7 @@ let limits: ValueLimits = DEFAULT_VALUE_LIMITS;
 const definedIn = new Uint32Array(64);
 const keyCount = new Int32Array(64);
 const reads = new Int32Array(64);
-const keysAt = new Int32Array(64);
-const keysEnd = new Int32Array(64);
 let generation = 0;
-let hotShapes: Set<string> | undefined;
 let shapeBudget = 0;
 
 function fail(message: string): never {
@@ -119,12 +117,8 @@ function skip(n: number): void {
 
 function noteRead(id: number): void {
   if (++reads[id]! !== HOT_READS) return;
-  hotShapes ??= new Set();
-  const shape = Buffer.from(src.buffer, src.byteOffset + keysAt[id]!, keysEnd[id]! - keysAt[id]!).toString("latin1");
-  if (hotShapes.has(shape)) return;
-  hotShapes.add(shape);
   shapeBudget -= SHAPE_OVERHEAD + keyCount[id]!;
-  if (shapeBudget < 0) fail(`too many distinct record shapes in one value (budget ${limits.maxRecordShapeCost})`);
+  if (shapeBudget < 0) fail(`too many record shapes to compile in one value (budget ${limits.maxRecordShapeCost})`);
 }
 
 function values(n: number, depth: number): void {
@@ -142,7 +136,6 @@ function arrayLength(): number {
 
 function recordDefinition(depth: number): void {
   const id = u8() & 0x3f;
-  const at = pos;
   const n = arrayLength();
   if (n > end - pos) fail("record definition claims more keys than the message has bytes");
   for (let i = 0; i < n; i++) {
@@ -156,8 +149,6 @@ function recordDefinition(depth: number): void {
   definedIn[id] = generation;
   keyCount[id] = n;
   reads[id] = 0;
-  keysAt[id] = at;
-  keysEnd[id] = pos;
   noteRead(id);
   values(n, depth + 1);
 }
@@ -297,12 +288,10 @@ export function checkValues(
     while (pos < end) {
       // The shape budget is per top-level value (a frame of a message, or a payload at publish):
       // a sender batches frames that each passed this check into one message, which must pass too.
-      hotShapes = undefined;
       shapeBudget = valueLimits.maxRecordShapeCost;
       value(depth);
     }
   } finally {
     src = EMPTY;
-    hotShapes = undefined;
   }
 }
