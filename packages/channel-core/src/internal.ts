@@ -14,14 +14,16 @@ import { INTERNAL, type ChannelLike, type InternalApi } from "./message-channel.
 
 export { INTERNAL } from "./message-channel.js";
 export type { ChannelLike, InternalApi, PublishToOptions, PublishToResult } from "./message-channel.js";
-export { RESERVED_PREFIX } from "./protocol/topic.js";
+export { RESERVED_PREFIX, assertTopic } from "./protocol/topic.js";
 export { FrameType, PROTOCOL_VERSION } from "./protocol/frames.js";
 export {
   decodeFrames,
   createDecoder,
   decodeMessageBody,
+  decodeMessageData,
   encodeControl,
   encodeMessageBody,
+  encodeMessageData,
   encodeSequenced,
   packValue,
 } from "./protocol/codec.js";

@@ -301,7 +301,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     // could never send fails the same way with or without peers, and with no side effect.
     if (options === undefined) {
       // The common call, without an object per message.
-      const body = encodeMessageBody(topic, data);
+      const body = this.router.encode ? this.router.encode(topic, data, TO_EVERY_SUBSCRIBER) : encodeMessageBody(topic, data);
       this.router.checkPayload(topic, body);
       // Handed to the router first: if it refuses (closed), no listener ran; and a durable
       // router has given the message its place, which local listeners see too.
@@ -310,15 +310,12 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       return sent;
     }
     const to = options.to === undefined ? undefined : new Set(typeof options.to === "string" ? [options.to] : options.to);
-    const body = encodeMessageBody(topic, data);
-    this.router.checkPayload(topic, body);
     const local = (options.local ?? true) && (!to || to.has(this.id));
     to?.delete(this.id);
-    const sent = this.router.publish(
-      topic,
-      body,
-      to === undefined && !options.volatile ? TO_EVERY_SUBSCRIBER : { to, volatile: options.volatile },
-    );
+    const route = to === undefined && !options.volatile ? TO_EVERY_SUBSCRIBER : { to, volatile: options.volatile };
+    const body = this.router.encode ? this.router.encode(topic, data, route) : encodeMessageBody(topic, data);
+    this.router.checkPayload(topic, body);
+    const sent = this.router.publish(topic, body, route);
     if (local) this.deliver(topic, data, this.id, undefined, this.router.position?.());
     return sent;
   }

@@ -55,7 +55,8 @@ export interface RoutePublishOptions {
  * ({@link MeshRouter}, the default) or a broker. One router serves one channel.
  *
  * The channel validates topics, delivers locally and emits events; the router moves encoded
- * messages (`encodeMessageBody`) between services and reports what it could not deliver.
+ * messages (`encodeMessageBody`, or the router's own `encode`) between services and reports
+ * what it could not deliver.
  */
 export interface Router {
   /** Called once, from the channel's constructor; a router serves exactly one channel. */
@@ -65,8 +66,14 @@ export interface Router {
   /** The channel gained its first listener of `pattern` ("sub") or lost its last one ("unsub"). */
   interest(change: "sub" | "unsub", pattern: string): void;
   /**
-   * Throws a `PayloadError` if a message of `body` (from `encodeMessageBody`) can never be
-   * sent; called before any side effect of a publish, local delivery included.
+   * Encodes a message the way this router sends it (for a broker router: with its own framing,
+   * in one buffer); what it returns is the `body` given to `checkPayload` and `publish`. Throws
+   * a `PayloadError` for data that cannot be encoded. Absent: `encodeMessageBody(topic, data)`.
+   */
+  encode?(topic: string, data: unknown, options: RoutePublishOptions): Buffer;
+  /**
+   * Throws a `PayloadError` if a message of `body` (from `encode`, or `encodeMessageBody`) can
+   * never be sent; called before any side effect of a publish, local delivery included.
    */
   checkPayload(topic: string, body: Buffer): void;
   /** Sends a message to remote services. False: backpressure, wait for `drained`. */

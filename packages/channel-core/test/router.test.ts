@@ -108,6 +108,37 @@ describe("MessageChannel over a router of its own", () => {
     expect(decodeMessageBody(router.published[0]!.body)).toEqual({ topic: "t", data: { n: 1 } });
   });
 
+  it("a router's own encode makes the body that checkPayload and publish get, told where the message goes", () => {
+    class FramingRouter extends RecordingRouter {
+      readonly encoded: [string, unknown, RoutePublishOptions][] = [];
+      encode(topic: string, data: unknown, options: RoutePublishOptions): Buffer {
+        this.encoded.push([topic, data, options]);
+        if (data === "refused") throw new PayloadError("no");
+        return encodeMessageBody(topic, data, Buffer.from([0xee]));
+      }
+    }
+    const router = new FramingRouter();
+    router.limit = 20;
+    const ch = withRouter(router);
+    ch.publish("t", 1);
+    ch.publish("t", 2, { to: ["svc", "other"] });
+    expect(router.encoded.map(([t, d, o]) => [t, d, o.to && [...o.to]])).toEqual([
+      ["t", 1, undefined],
+      ["t", 2, ["other"]],
+    ]);
+    expect(router.published.map((p) => [p.body[0], decodeMessageBody(p.body.subarray(1)).data, p.options])).toEqual([
+      [0xee, 1, router.encoded[0]![2]],
+      [0xee, 2, router.encoded[1]![2]],
+    ]);
+    // Refused by encode or by checkPayload (the limit counts what encode made): nothing happens.
+    const local: unknown[] = [];
+    ch.subscribe("t", (d) => void local.push(d));
+    expect(() => ch.publish("t", "refused")).toThrow(PayloadError);
+    expect(encodeMessageBody("t", "x".repeat(17)).length).toBe(router.limit);
+    expect(() => ch.publish("t", "x".repeat(17))).toThrow(PayloadError);
+    expect([local, router.published.length]).toEqual([[], 2]);
+  });
+
   it("a payload the router refuses throws before local delivery", () => {
     const router = new RecordingRouter();
     router.limit = 10;

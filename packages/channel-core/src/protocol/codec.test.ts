@@ -6,8 +6,10 @@ import {
   decodeEach,
   decodeFrames,
   decodeMessageBody,
+  decodeMessageData,
   encodeControl,
   encodeMessageBody,
+  encodeMessageData,
   encodePatternsBody,
   encodeSequenced,
   packValue as packValueForTest,
@@ -370,6 +372,68 @@ describe("decodeMessageBody: Buffer payload bodies (str topic, then bin)", () =>
     }
     const str16 = Buffer.concat([Buffer.from([0xda, 0x01, 0x00]), Buffer.alloc(256, 0x61), Buffer.from([0xc4, 0x01, 0x09])]);
     expect(decodeMessageBody(str16)).toEqual({ topic: "a".repeat(256), data: Buffer.from([9]) });
+  });
+});
+
+describe("encodeMessageData and decodeMessageData: a payload carried without its topic", () => {
+  const malformed = expect.objectContaining({ code: ErrorCode.MALFORMED_FRAME });
+  const payloads: unknown[] = [
+    "",
+    "hi",
+    "é".repeat(300),
+    "x".repeat(0x8000),
+    Buffer.alloc(0),
+    Buffer.alloc(300, 7),
+    Buffer.alloc(70_000, 9),
+    42,
+    null,
+    { a: [1, 2], b: new Map([["k", 1n]]) },
+  ];
+
+  it("packs exactly the bytes that follow the topic in a body, after the head given, for every payload kind", () => {
+    for (const payload of payloads) {
+      for (const topic of ["a", "t".repeat(32), "ü.ß.€", "x".repeat(300)]) {
+        const body = encodeMessageBody(topic, payload);
+        const t = packValueForTest(topic);
+        expect(hex(body.subarray(0, t.length))).toBe(hex(t));
+        expect(hex(encodeMessageData(payload))).toBe(hex(body.subarray(t.length)));
+        expect(hex(encodeMessageBody(topic, payload, Buffer.from([0xc1, 9])))).toBe(`c109${hex(body)}`);
+      }
+      expect(hex(encodeMessageData(payload, Buffer.from([0xc0, 1, 2])))).toBe(`c00102${hex(encodeMessageData(payload))}`);
+    }
+  });
+
+  it("reads back every payload kind as the body decoder does, a Buffer as a view of the message", () => {
+    for (const payload of payloads) {
+      // After a head, as a message read from a socket is.
+      const framed = encodeMessageData(payload, Buffer.from([0xc0, 1, 2]));
+      const data = decodeMessageData(framed, 3);
+      expect(data).toEqual(payload);
+      if (Buffer.isBuffer(payload)) expect((data as Buffer).buffer).toBe(framed.buffer);
+      expect(inspect(data, { depth: null })).toBe(inspect(decodeMessageBody(encodeMessageBody("t", payload)).data, { depth: null }));
+    }
+  });
+
+  it("refuses what the body encoder refuses", () => {
+    expect(() => encodeMessageData(new Error("x"))).toThrow(PayloadError);
+  });
+
+  it("refuses empty, cut, padded and unsafe payloads with ERR_MALFORMED_FRAME", () => {
+    const bin = packValueForTest(Buffer.from([1, 2, 3]));
+    const shared = { leaf: "x" };
+    const bad: [Uint8Array, number][] = [
+      [new Uint8Array(0), 0],
+      [bin, bin.length], // nothing after the start
+      [bin.subarray(0, bin.length - 1), 0], // cut bin
+      [Buffer.concat([bin, Buffer.from([0])]), 0], // a second value
+      [Buffer.concat([packValueForTest("x"), packValueForTest("y")]), 0],
+      [Buffer.from([0xc1]), 0], // the never-used byte
+      [Buffer.from([0xc6, 0xff, 0xff, 0xff, 0xff, 0x00]), 0], // a bin that claims 4 GiB
+      [Buffer.from([0xdc, 0xff, 0xff]), 0], // an array of 65535 elements, none there
+      [new Packr({ structuredClone: true }).pack([shared, shared]), 0], // a shared reference
+      [new Packr({ moreTypes: true }).pack(new Error("x")), 0],
+    ];
+    for (const [bytes, start] of bad) expect(() => decodeMessageData(bytes, start)).toThrow(malformed);
   });
 });
 

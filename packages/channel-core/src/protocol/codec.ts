@@ -78,24 +78,42 @@ export function headerLength(seq: number): number {
 
 /**
  * The body of a MSG frame: topic and payload, packed once per publish and shared by every
- * link it goes to; each link only adds its own 7-byte header.
+ * link it goes to; each link only adds its own 7-byte header. With `head`, the body comes after
+ * those bytes in the same buffer (a router's own framing, without a second copy).
  */
-export function encodeMessageBody(topic: string, data: unknown): Buffer {
-  const t = packedTopic(topic);
+export function encodeMessageBody(topic: string, data: unknown, head: Uint8Array = NO_BYTES): Buffer {
+  return encodeAfter(head, packedTopic(topic), data);
+}
+
+/**
+ * A payload packed on its own, after `head` in the same buffer: for routers whose transport
+ * carries the topic already (a NATS subject). {@link decodeMessageData} reads it back; the bytes
+ * are those that follow the topic in {@link encodeMessageBody}'s body.
+ */
+export function encodeMessageData(data: unknown, head: Uint8Array = NO_BYTES): Buffer {
+  return encodeAfter(head, NO_BYTES, data);
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** `head`, then the packed topic `t` (may be empty), then `data` packed, in one buffer. */
+function encodeAfter(head: Uint8Array, t: Uint8Array, data: unknown): Buffer {
+  const before = head.length + t.length;
   // Buffers and strings are the common payloads; their MessagePack form (bin, str) is
   // trivial, so they skip msgpackr's per-call overhead. Everything else goes through it.
   if (Buffer.isBuffer(data)) {
     const n = data.length;
-    const head = n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-    const out = Buffer.allocUnsafe(t.length + head + n);
+    const size = n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    const out = Buffer.allocUnsafe(before + size + n);
     // TypedArray#set, not Buffer#copy: for bodies this small copy's argument handling costs
     // more than the bytes.
-    out.set(t, 0);
-    let o = t.length;
-    if (head === 2) {
+    if (head.length > 0) out.set(head, 0);
+    out.set(t, head.length);
+    let o = before;
+    if (size === 2) {
       out[o++] = 0xc4;
       out[o++] = n;
-    } else if (head === 3) {
+    } else if (size === 3) {
       out[o++] = 0xc5;
       out.writeUInt16BE(n, o);
       o += 2;
@@ -109,26 +127,27 @@ export function encodeMessageBody(topic: string, data: unknown): Buffer {
   }
   if (typeof data === "string" && data.length < 0x8000) {
     const max = data.length * 3;
-    const out = Buffer.allocUnsafe(t.length + 5 + max);
-    out.set(t, 0);
-    const start = t.length + 5;
+    const out = Buffer.allocUnsafe(before + 5 + max);
+    if (head.length > 0) out.set(head, 0);
+    out.set(t, head.length);
+    const start = before + 5;
     const n = out.write(data, start, "utf8");
-    let head: number;
+    let size: number;
     if (n < 32) {
-      head = 1;
+      size = 1;
       out[start - 1] = 0xa0 | n;
     } else if (n < 0x100) {
-      head = 2;
+      size = 2;
       out[start - 2] = 0xd9;
       out[start - 1] = n;
     } else {
-      head = 3;
+      size = 3;
       out[start - 3] = 0xda;
       out.writeUInt16BE(n, start - 2);
     }
     // Close the gap between topic and header so the body is contiguous.
-    out.copyWithin(t.length, start - head, start + n);
-    return out.subarray(0, t.length + head + n);
+    out.copyWithin(before, start - size, start + n);
+    return out.subarray(0, before + size + n);
   }
   const v = packValue(data);
   try {
@@ -138,9 +157,10 @@ export function encodeMessageBody(topic: string, data: unknown): Buffer {
   } catch (cause) {
     throw new PayloadError(`payload cannot be sent: ${(cause as Error).message}`, { cause });
   }
-  const out = Buffer.allocUnsafe(t.length + v.length);
-  out.set(t, 0);
-  out.set(v, t.length);
+  const out = Buffer.allocUnsafe(before + v.length);
+  if (head.length > 0) out.set(head, 0);
+  out.set(t, head.length);
+  out.set(v, before);
   return out;
 }
 
@@ -546,29 +566,64 @@ function binaryMessageBody(body: Uint8Array): MessageBody | undefined {
     at = 2;
     topicEnd = 2 + (body[1] as number);
   } else return undefined;
-  if (topicEnd + 2 > body.length) return undefined;
-  const mark = body[topicEnd];
-  let start: number;
-  let size: number;
-  if (mark === 0xc4) {
-    start = topicEnd + 2;
-    size = body[topicEnd + 1] as number;
-  } else if (mark === 0xc5 && topicEnd + 3 <= body.length) {
-    start = topicEnd + 3;
-    size = ((body[topicEnd + 1] as number) << 8) | (body[topicEnd + 2] as number);
-  } else if (mark === 0xc6 && topicEnd + 5 <= body.length) {
-    start = topicEnd + 5;
-    size =
-      (body[topicEnd + 1] as number) * 0x1000000 +
-      (body[topicEnd + 2] as number) * 0x10000 +
-      (body[topicEnd + 3] as number) * 0x100 +
-      (body[topicEnd + 4] as number);
-  } else return undefined;
-  if (start + size !== body.length) return undefined;
+  const data = binaryData(body, topicEnd);
+  if (data === undefined) return undefined;
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length);
   const topic = bytes.toString("utf8", at, topicEnd);
   if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) return undefined;
-  return { topic: peerTopic(topic), data: body.subarray(start) };
+  return { topic: peerTopic(topic), data };
+}
+
+/**
+ * A bin that starts at `at` and ends exactly where `bytes` ends, as a view of `bytes` (as
+ * msgpackr decodes it); undefined for anything else. A bin carries no extension, record or
+ * nesting: the value guard has nothing to refuse in it.
+ */
+function binaryData(bytes: Uint8Array, at: number): Uint8Array | undefined {
+  if (at + 2 > bytes.length) return undefined;
+  const mark = bytes[at];
+  let start: number;
+  let size: number;
+  if (mark === 0xc4) {
+    start = at + 2;
+    size = bytes[at + 1] as number;
+  } else if (mark === 0xc5 && at + 3 <= bytes.length) {
+    start = at + 3;
+    size = ((bytes[at + 1] as number) << 8) | (bytes[at + 2] as number);
+  } else if (mark === 0xc6 && at + 5 <= bytes.length) {
+    start = at + 5;
+    size =
+      (bytes[at + 1] as number) * 0x1000000 +
+      (bytes[at + 2] as number) * 0x10000 +
+      (bytes[at + 3] as number) * 0x100 +
+      (bytes[at + 4] as number);
+  } else return undefined;
+  if (start + size !== bytes.length) return undefined;
+  return bytes.subarray(start);
+}
+
+/**
+ * Decodes a payload sent without its topic ({@link encodeMessageData}), starting at `start` in `bytes`, under the same guard as {@link decodeMessageBody}: a
+ * `Buffer` payload (a bin that ends exactly at the end) is read directly as a view of `bytes`,
+ * anything else goes through the value allow-list, then msgpackr, and must be exactly one value.
+ * Throws a {@link ProtocolError} (`ERR_MALFORMED_FRAME`) otherwise.
+ */
+export function decodeMessageData(bytes: Uint8Array, start = 0, limits: ValueLimits = DEFAULT_VALUE_LIMITS): unknown {
+  if (!(start >= 0 && start < bytes.length)) throw malformed("empty message payload");
+  const binary = binaryData(bytes, start);
+  if (binary !== undefined) return binary;
+  const data = start === 0 ? bytes : bytes.subarray(start);
+  let values: unknown[];
+  try {
+    checkValues(data, limits);
+    bodyDecoder ??= createDecoder();
+    values = bodyDecoder.unpackMultiple(data) as unknown[];
+  } catch (cause) {
+    if (cause instanceof UnsafeValueError) throw malformed(`message payload refused: ${cause.message}`, cause);
+    throw malformed(`message payload is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
+  }
+  if (values.length !== 1) throw malformed("message payload is not exactly one value");
+  return values[0];
 }
 
 /**
