@@ -20,13 +20,22 @@ import {
   type PeerInfo,
   RESERVED_PREFIX,
 } from "@sfn/channel-core";
-import { decodeMessageBody, encodeMessageBody, type RoutePublishOptions, type Router, type RouterHost } from "@sfn/channel-core/internal";
+import {
+  assertTopic,
+  decodeMessageBody,
+  decodeMessageData,
+  encodeMessageBody,
+  encodeMessageData,
+  type RoutePublishOptions,
+  type Router,
+  type RouterHost,
+} from "@sfn/channel-core/internal";
 import createDebug from "debug";
 import { BrokerWindow, type BrokerWindowOptions, type OutboundMessage } from "./broker-window.js";
 import { answerClaim, claimId } from "./claim.js";
 import { Durable, type NatsDurableOptions } from "./durable.js";
 import { Presence, timerHost, type PresenceDownReason } from "./presence.js";
-import { FrameReader, frame, senderPrefix } from "./sender-frame.js";
+import { FRAME_MARK, FrameReader, TOPIC_FRAME_MARK, senderPrefix } from "./sender-frame.js";
 import { SubjectSpace } from "./subjects.js";
 
 const debug = createDebug("sfn:channel:nats");
@@ -124,6 +133,10 @@ export class NatsRouter implements Router {
   private fromHeaders: MsgHdrs | undefined;
   private readonly frames = new FrameReader();
   private prefix: Buffer = Buffer.alloc(0);
+  private topicPrefix: Buffer = Buffer.alloc(0);
+  // The sender of the last message received and its counters: consecutive messages mostly come from one sender.
+  private lastFrom: string | undefined;
+  private lastStats: PeerStats | undefined;
   private headerBytes = 0;
   private maxPayload = Infinity;
   private starting: Promise<void> | undefined;
@@ -160,7 +173,8 @@ export class NatsRouter implements Router {
     const h = natsHeaders();
     h.set(FROM_HEADER, host.id);
     this.fromHeaders = h;
-    this.prefix = senderPrefix(host.id);
+    this.prefix = senderPrefix(host.id, FRAME_MARK);
+    this.topicPrefix = senderPrefix(host.id, TOPIC_FRAME_MARK);
     // NATS counts headers against max_payload; this is their wire form ("NATS/1.0", one line each, a blank line).
     this.headerBytes = Buffer.byteLength(`NATS/1.0\r\n${FROM_HEADER}: ${host.id}\r\n\r\n`);
     this.presence = new Presence(
@@ -313,10 +327,28 @@ export class NatsRouter implements Router {
     if (roles.length !== current.length || roles.some((r) => !current.includes(r))) this.presence.setRoles(roles);
   }
 
+  /**
+   * Core NATS messages are encoded once, framed: the sender id goes in front, and no header
+   * block. On a topic subject the subject names the topic, so the payload travels alone; an inbox
+   * message (`{ to }`) carries the topic too. Durable topic publishes keep core's body (headers
+   * carry the rest).
+   */
+  encode(topic: string, data: unknown, options: RoutePublishOptions): Buffer {
+    if (this.durableFor(topic, options)) return encodeMessageBody(topic, data);
+    return options.to ? encodeMessageBody(topic, data, this.prefix) : encodeMessageData(data, this.topicPrefix);
+  }
+
+  /** Durable mode's stream, if it carries this message (a topic publish; not `{ to }`, not adapter traffic). */
+  private durableFor(topic: string, options: RoutePublishOptions): Durable | undefined {
+    return options.to || topic.startsWith(RESERVED_PREFIX) ? undefined : this.durable;
+  }
+
   checkPayload(topic: string, body: Buffer): void {
     // Also refuses a topic that cannot be a subject (too long) before any side effect.
     this.space.topic(topic);
-    const size = body.length + (this.durable ? this.headerBytes + this.durable.headerBytes : this.prefix.length);
+    // Core NATS: `body` is the message as sent. Durable mode: headers may come on top (counted
+    // for every message, as this check does not know which path the message takes).
+    const size = body.length + (this.durable ? this.headerBytes + this.durable.headerBytes : 0);
     if (size > this.maxPayload) {
       throw new PayloadError(`message on "${topic}" is ${size} bytes, over the NATS server's max_payload (${this.maxPayload})`);
     }
@@ -327,22 +359,21 @@ export class NatsRouter implements Router {
   }
 
   publish(topic: string, body: Buffer, options: RoutePublishOptions): boolean {
-    const send = { volatile: options.volatile };
-    if (this.durable && !options.to && !topic.startsWith(RESERVED_PREFIX)) {
-      if (!options.volatile) return this.durable.publish(topic, body, ANY_SUBSCRIBER);
+    const durable = this.durableFor(topic, options);
+    if (durable) {
+      if (!options.volatile) return durable.publish(topic, body, ANY_SUBSCRIBER);
       // Volatile: onto the stream as it is, no acknowledgement awaited, no order or dedup headers.
-      const subject = this.durable.subject(topic);
+      const subject = durable.subject(topic);
       return this.window.publish(
         { subject, payload: body, headerBytes: this.headerBytes, headers: this.fromHeaders, label: ANY_SUBSCRIBER },
-        send,
+        options,
       );
     }
-    // Core NATS: the sender id goes in front of the body, encoded once per publish, and no header block.
-    const payload = frame(this.prefix, body);
+    // Core NATS: `body` is framed already (see encode).
     if (!options.to) {
       return this.window.publish(
-        { subject: this.space.topic(topic), payload, headerBytes: 0, headers: undefined, label: ANY_SUBSCRIBER },
-        send,
+        { subject: this.space.topic(topic), payload: body, headerBytes: 0, headers: undefined, label: ANY_SUBSCRIBER },
+        options,
       );
     }
     let ok = true;
@@ -352,7 +383,7 @@ export class NatsRouter implements Router {
         continue;
       }
       this.count(id).sent++;
-      if (!this.window.publish({ subject: this.space.inbox(id), payload, headerBytes: 0, headers: undefined, label: id }, send)) {
+      if (!this.window.publish({ subject: this.space.inbox(id), payload: body, headerBytes: 0, headers: undefined, label: id }, options)) {
         ok = false;
       }
     }
@@ -371,19 +402,43 @@ export class NatsRouter implements Router {
   }
 
   private onMessage(msg: Msg, pattern: string, exact: boolean): void {
-    const message = this.read(msg);
-    if (!message) return;
-    if ((exact ? pattern : this.space.topicOf(msg.subject)) !== message.topic) {
-      this.host.report(new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} names another topic; dropped`));
+    const bytes = msg.data;
+    const error = this.frames.read(bytes, TOPIC_FRAME_MARK);
+    if (error !== undefined) return this.malformed(msg, error);
+    const from = this.frames.from;
+    // A subscription without wildcards receives its own subject only: its pattern is the topic.
+    let topic: string | undefined = pattern;
+    if (!exact) {
+      // NATS allows subjects (control characters, ...) that are no SFN topic: checked as core checks a peer's.
+      topic = this.space.topicOf(msg.subject);
+      if (topic === undefined || !isTopic(topic)) return this.malformed(msg, "is on a subject that names no valid topic");
+    }
+    let data: unknown;
+    try {
+      data = decodeMessageData(bytes, this.frames.start);
+    } catch (error) {
+      this.host.report(error as ChannelError);
       return;
     }
-    this.host.deliver(message.topic, message.data, message.from, pattern);
+    this.received(from);
+    this.host.deliver(topic, data, from, pattern);
   }
 
   private onInbox(msg: Msg): void {
     if (answerClaim(msg, this.host.instance)) return;
-    const message = this.read(msg);
-    if (message) this.host.deliver(message.topic, message.data, message.from);
+    const bytes = msg.data;
+    const error = this.frames.read(bytes, FRAME_MARK);
+    if (error !== undefined) return this.malformed(msg, error);
+    const from = this.frames.from;
+    let message: { topic: string; data: unknown };
+    try {
+      message = decodeMessageBody(bytes.subarray(this.frames.start));
+    } catch (error) {
+      this.host.report(error as ChannelError);
+      return;
+    }
+    this.received(from);
+    this.host.deliver(message.topic, message.data, from);
   }
 
   private onPresence(msg: Msg): void {
@@ -395,20 +450,17 @@ export class NatsRouter implements Router {
     }
   }
 
-  private read(msg: Msg): { topic: string; data: unknown; from: string } | undefined {
-    const { from, body, error } = this.frames.read(msg.data);
-    if (error !== undefined) {
-      this.host.report(new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject} ${error}; dropped`));
-      return undefined;
+  private malformed(msg: Msg, reason: string): void {
+    this.host.report(new ProtocolError(ErrorCode.MALFORMED_FRAME, `a message on ${msg.subject.slice(0, 200)} ${reason}; dropped`));
+  }
+
+  private received(from: string): void {
+    // The reader hands back the same string for the same sender: a pointer comparison, mostly.
+    if (from !== this.lastFrom || this.lastStats === undefined) {
+      this.lastStats = this.count(from);
+      this.lastFrom = from;
     }
-    try {
-      const { topic, data } = decodeMessageBody(body);
-      this.count(from).received++;
-      return { topic, data, from };
-    } catch (error) {
-      this.host.report(error as ChannelError);
-      return undefined;
-    }
+    this.lastStats.received++;
   }
 
   servers(topic: string): string[] {
@@ -489,6 +541,15 @@ export class NatsRouter implements Router {
 
 function linkReason(reason: PresenceDownReason): "heartbeat-timeout" | "peer-closed" | "closed" {
   return reason;
+}
+
+function isTopic(topic: string): boolean {
+  try {
+    assertTopic(topic, true);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isChannelErrorLike(e: unknown): e is ChannelError {

@@ -61,6 +61,9 @@ describe("topics and patterns", () => {
     expect(space.topicOf("sfn.staging.t.greeting")).toBeUndefined();
     expect(space.topicOf("sfn.prod.t.")).toBeUndefined();
     expect(space.topicOf("other")).toBeUndefined();
+    // An adapter topic lives under the reserved branch only: under the user branch it is no topic.
+    expect(space.topicOf("sfn.prod.t.$sfn.ws.op")).toBeUndefined();
+    expect(space.topicOf("sfn.prod.t.$sfn")).toBe("$sfn");
   });
 
   it("matches on NATS exactly as core matches topics: same wildcards, and user wildcards never reach adapter topics", () => {

@@ -168,7 +168,11 @@ export class SubjectSpace {
    * presence, another namespace). The inverse of {@link topic} and {@link pattern}.
    */
   topicOf(subject: string): string | undefined {
-    if (subject.startsWith(this.user) && subject.length > this.user.length) return subject.slice(this.user.length);
+    if (subject.startsWith(this.user) && subject.length > this.user.length) {
+      const topic = subject.slice(this.user.length);
+      // topic() maps `$sfn.` topics under the reserved branch only: this one came from elsewhere.
+      return topic.startsWith(RESERVED_PREFIX) ? undefined : topic;
+    }
     if (subject.startsWith(this.reserved) && subject.length > this.reserved.length)
       return RESERVED_PREFIX + subject.slice(this.reserved.length);
     return undefined;

@@ -1,9 +1,9 @@
 import { type DropInfo, ErrorCode, MessageChannel } from "@sfn/channel-core";
-import { encodeMessageBody } from "@sfn/channel-core/internal";
+import { encodeMessageBody, encodeMessageData } from "@sfn/channel-core/internal";
 import { nextEvent, startNatsCluster, startNatsServer, until, withTimeout, type NatsCluster, type NatsServer } from "@sfn/test-utils";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { FROM_HEADER, nats, type NatsRouterOptions } from "../src/index.js";
-import { senderPrefix } from "../src/sender-frame.js";
+import { TOPIC_FRAME_MARK, senderPrefix } from "../src/sender-frame.js";
 
 // NatsRouter behaviour beyond the shared conformance suite: the id claim, max_payload, the
 // window while the broker is away, and presence-driven link events. Real nats-servers on free ports.
@@ -49,20 +49,25 @@ describe("NatsRouter", () => {
     expect(got).toEqual(["here"]);
   });
 
-  it("a payload over the server's max_payload (sender frame included) throws ERR_PAYLOAD before any side effect; one at the limit goes", async () => {
+  it("a payload over the server's max_payload (sender frame included) throws ERR_PAYLOAD before any side effect; one at the limit goes, to a topic and { to }", async () => {
     const namespace = `payload-${++namespaces}`;
     const a = channel("pub", { servers: server.url, namespace });
     const b = channel("sub", { servers: server.url, namespace });
     await Promise.all([a.ready(), b.ready()]);
     const max = (await server.monitor<{ max_payload: number }>("varz")).max_payload;
-    // The largest Buffer payload whose body plus sender frame is exactly max_payload.
-    const fits = max - senderPrefix("pub").length - (encodeMessageBody("big", Buffer.alloc(70_000)).length - 70_000);
+    const big = Buffer.alloc(70_000);
+    // The largest Buffer payloads whose message as sent is exactly max_payload: on a topic
+    // subject the sender frame and the payload; on an inbox, the topic too.
+    const fits = max - (encodeMessageData(big, senderPrefix("pub", TOPIC_FRAME_MARK)).length - big.length);
+    const fitsTo = max - (encodeMessageBody("big", big, senderPrefix("pub")).length - big.length);
+    expect(fitsTo).toBe(fits - 4); // "big", packed
     const atA: number[] = [];
     const atB: number[] = [];
     a.subscribe("big", (d) => void atA.push((d as Buffer).length));
     b.subscribe("big", (d) => void atB.push((d as Buffer).length));
     await until(() => a.peers().length === 1);
     expect(() => a.publish("big", Buffer.alloc(fits + 1))).toThrow(expect.objectContaining({ code: ErrorCode.PAYLOAD }));
+    expect(() => a.publish("big", Buffer.alloc(fitsTo + 1), { to: "sub" })).toThrow(expect.objectContaining({ code: ErrorCode.PAYLOAD }));
     expect(atA).toEqual([]);
     // Interest crosses to the server asynchronously: publish until one arrives.
     await until(() => {
@@ -70,9 +75,11 @@ describe("NatsRouter", () => {
       return atB.length > 0;
     });
     expect(atB[0]).toBe(fits);
+    a.publish("big", Buffer.alloc(fitsTo), { to: "sub" });
+    await until(() => atB.includes(fitsTo));
   });
 
-  it("core NATS messages carry no header block: the sender id is framed in front of the body, for topics and { to }", async () => {
+  it("core NATS messages carry no header block: the sender id is framed in front; a topic subject carries the payload alone, an inbox the whole body", async () => {
     const namespace = `lean-${++namespaces}`;
     const pub = channel("pub-1", { servers: server.url, namespace });
     const sub = channel("sub-1", { servers: server.url, namespace });
@@ -80,12 +87,12 @@ describe("NatsRouter", () => {
     sub.subscribe("lean", (d, meta) => void got.push([d, meta.from]));
     const raw = await connect({ servers: server.url });
     try {
-      const seen: { headers: boolean; head: string }[] = [];
+      const seen: { subject: string; headers: boolean; hex: string }[] = [];
       raw.subscribe(`sfn.${namespace}.>`, {
         callback: (_err, msg) => {
           // Presence and the id claims (a request with a reply subject) are not messages.
           if (!msg.subject.endsWith("_presence") && !msg.reply)
-            seen.push({ headers: msg.headers !== undefined, head: Buffer.from(msg.data.subarray(0, 8)).toString("hex") });
+            seen.push({ subject: msg.subject, headers: msg.headers !== undefined, hex: Buffer.from(msg.data).toString("hex") });
         },
       });
       await raw.flush();
@@ -98,9 +105,16 @@ describe("NatsRouter", () => {
       pub.publish("lean", "y", { to: "sub-1" });
       await until(() => got.some(([d]) => d === "y"));
       expect(got.every(([, from]) => from === "pub-1")).toBe(true);
-      await until(() => seen.length >= 2);
-      // 0xc1, the id's length (5, big-endian), "pub-1"
-      for (const m of seen) expect(m).toEqual({ headers: false, head: `c10005${Buffer.from("pub-1").toString("hex")}`.slice(0, 16) });
+      await until(() => seen.some((m) => m.subject.includes("._inbox.")));
+      const id = Buffer.from("pub-1").toString("hex");
+      // On the topic subject: 0xc0, the id's length (5, big-endian), "pub-1", then "x" alone (a1 78).
+      const onTopic = seen.filter((m) => m.subject === `sfn.${namespace}.t.lean`);
+      expect(onTopic.length).toBeGreaterThan(0);
+      for (const m of onTopic) expect(m).toEqual({ subject: `sfn.${namespace}.t.lean`, headers: false, hex: `c00005${id}a178` });
+      // On the inbox: 0xc1, the id, then core's body: the topic "lean" (a4 6c65616e), then "y" (a1 79).
+      expect(seen.filter((m) => m.subject.includes("._inbox."))).toEqual([
+        { subject: `sfn.${namespace}._inbox.sub-1`, headers: false, hex: `c10005${id}a46c65616ea179` },
+      ]);
     } finally {
       await raw.close();
     }
@@ -114,28 +128,55 @@ describe("NatsRouter", () => {
     sub.on("error", (e) => void errors.push(e));
     const got: unknown[] = [];
     sub.subscribe("m", (d) => void got.push(d));
+    const wild: unknown[] = [];
+    sub.subscribe("w.*", (d) => void wild.push(d));
     await Promise.all([sub.ready(), pub.ready()]);
     const raw = await connect({ servers: server.url });
     try {
       const subject = `sfn.${namespace}.t.m`;
       const oldHeaders = natsHeaders();
       oldHeaders.set(FROM_HEADER, "old");
-      // The previous format (Sfn-From header, bare body), a cut frame, a frame with a bad body, an empty message.
-      raw.publish(subject, encodeMessageBody("m", "old"), { headers: oldHeaders });
-      raw.publish(subject, Buffer.from([0xc1, 0x00, 0x09, 0x61]));
-      raw.publish(subject, Buffer.concat([senderPrefix("evil"), Buffer.from([0xff, 0xff])]));
-      raw.publish(subject, new Uint8Array(0));
-      raw.publish(`sfn.${namespace}._inbox.sub`, Buffer.from([0xc1, 0x00, 0x00]));
+      const onTopic = (id: string, payload: number[]): Buffer => Buffer.concat([senderPrefix(id, TOPIC_FRAME_MARK), Buffer.from(payload)]);
+      const hostile: [string, Uint8Array, RegExp][] = [
+        // The format before the lean one (Sfn-From header, bare body).
+        [subject, encodeMessageBody("m", "old"), /older @sfn\/channel-nats/],
+        // The lean format's topic message (0xc1, the topic in the body): an older peer.
+        [subject, Buffer.concat([senderPrefix("old"), encodeMessageBody("m", "old")]), /topic in the body.*older @sfn\/channel-nats/],
+        // Cut frames, an empty one, a frame with nothing or garbage or two values after the id.
+        [subject, Buffer.from([0xc0, 0x00, 0x09, 0x61]), /malformed sender frame/],
+        [subject, Buffer.from([0xc0]), /malformed sender frame/],
+        [subject, new Uint8Array(0), /no sender frame/],
+        [subject, onTopic("evil", []), /empty message payload/],
+        [subject, onTopic("evil", [0xff, 0xff]), /not exactly one value/],
+        [subject, onTopic("evil", [0xc4, 0x05, 0x01]), /runs past the end/],
+        [subject, onTopic("evil", [0xc1]), /refused/],
+        // A topic message sent to an inbox, and a cut inbox frame.
+        [`sfn.${namespace}._inbox.sub`, onTopic("evil", [0xa1, 0x78]), /topic subject, not an inbox/],
+        [`sfn.${namespace}._inbox.sub`, Buffer.from([0xc1, 0x00, 0x00]), /malformed sender frame/],
+        // Subjects a wildcard subscription matches but that name no topic core accepts.
+        [`sfn.${namespace}.t.w.\u0001`, onTopic("evil", [0xa1, 0x78]), /names no valid topic/],
+      ];
+      // The first one with its header, as that format sent it.
+      hostile.forEach(([to, bytes], i) => {
+        raw.publish(to, bytes, i === 0 ? { headers: oldHeaders } : undefined);
+      });
       await raw.flush();
-      await until(() => errors.length >= 5);
+      await until(() => errors.length >= hostile.length);
       expect(errors.every((e) => e.code === ErrorCode.MALFORMED_FRAME)).toBe(true);
-      expect(errors[0]?.message).toMatch(/older @sfn\/channel-nats/);
+      expect(errors.map((e) => e.message)).toEqual(hostile.map(([, , reason]) => expect.stringMatching(reason)));
       expect(got).toEqual([]);
+      expect(wild).toEqual([]);
+      // Nothing is broken: the next good messages, exact and wildcard, are delivered, from the right sender.
+      const from: string[] = [];
+      sub.subscribe("w.*", (_d, meta) => void from.push(`${meta.topic} ${meta.from}`));
       await until(() => {
         if (got.length === 0) pub.publish("m", "good");
-        return got.length > 0;
+        if (wild.length === 0) pub.publish("w.x", "good too");
+        return got.length > 0 && wild.length > 0;
       });
       expect(got[0]).toBe("good");
+      expect(wild[0]).toBe("good too");
+      expect(from[0]).toBe("w.x pub");
     } finally {
       await raw.close();
     }
