@@ -7,8 +7,10 @@ import {
   decodeEach,
   decodeFrames,
   decodeMessageBody,
+  decodeMessageData,
   encodeControl,
   encodeMessageBody,
+  encodeMessageData,
   encodePatternsBody,
   encodeSequenced,
   packValue,
@@ -345,6 +347,48 @@ describe("decodeMessageBody (bodies routers carry), property-based", () => {
           const want = reference(body);
           const have = got(body);
           expect(inspect(have, { depth: null })).toBe(inspect(want, { depth: null }));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe("decodeMessageData (payloads routers carry without their topic), property-based", () => {
+  /** The reference: the allow-list scan, then msgpackr, exactly one value; a ProtocolError's code if any. */
+  const reference = (bytes: Buffer): unknown => {
+    try {
+      checkValues(bytes);
+      const values = createDecoder().unpackMultiple(bytes) as unknown[];
+      return values.length === 1 ? values[0] : "ERR_MALFORMED_FRAME";
+    } catch {
+      return "ERR_MALFORMED_FRAME";
+    }
+  };
+
+  it("gives what the guarded decoder gives, for any payload after any head, intact or damaged", () => {
+    fc.assert(
+      fc.property(
+        anyPayload,
+        fc.integer({ min: 0, max: 3 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 2 }),
+        (d, headLength, at, byte, damage) => {
+          const head = Buffer.alloc(headLength, 0xc0);
+          const whole = encodeMessageData(d, head);
+          const i = headLength + (at % (whole.length - headLength));
+          const framed = damage === 0 ? whole : damage === 1 ? whole.subarray(0, i) : Buffer.from(whole);
+          if (damage === 2) framed[i] = byte;
+          if (framed.length <= headLength) return;
+          let have: unknown;
+          try {
+            have = decodeMessageData(framed, headLength);
+          } catch (e) {
+            expect(e).toBeInstanceOf(ProtocolError);
+            have = (e as ProtocolError).code;
+          }
+          expect(inspect(have, { depth: null })).toBe(inspect(reference(Buffer.from(framed.subarray(headLength))), { depth: null }));
         },
       ),
       { numRuns: 3000 },

@@ -612,6 +612,8 @@ export function decodeMessageData(bytes: Uint8Array, start = 0, limits: ValueLim
   if (!(start >= 0 && start < bytes.length)) throw malformed("empty message payload");
   const binary = binaryData(bytes, start);
   if (binary !== undefined) return binary;
+  const plain = plainData(bytes, start, limits);
+  if (plain !== UNREAD) return plain;
   const data = start === 0 ? bytes : bytes.subarray(start);
   let values: unknown[];
   try {
@@ -653,6 +655,26 @@ function plainMessageBody(body: Uint8Array, limits: ValueLimits): MessageBody | 
     return readEnd() === body.length ? { topic, data } : undefined;
   } catch {
     return undefined;
+  }
+}
+
+// What plainData returns where the one-pass reader gives up (a payload may well be undefined).
+const UNREAD = Symbol("unread");
+
+/**
+ * A plain-data payload from `start` to the end, read by {@link readValue} as
+ * {@link plainMessageBody} reads a body's: exactly what the guarded decoder would give, or
+ * {@link UNREAD} where the reader gives up (the guarded decoder then runs and reports what is wrong).
+ */
+function plainData(bytes: Uint8Array, start: number, limits: ValueLimits): unknown {
+  if (!Buffer.isBuffer(bytes)) return UNREAD;
+  beginValues(limits);
+  try {
+    // One value at the top level (the guard scans it from depth 0).
+    const data = readValue(bytes, start, bytes.length, 0);
+    return readEnd() === bytes.length ? data : UNREAD;
+  } catch {
+    return UNREAD;
   }
 }
 
