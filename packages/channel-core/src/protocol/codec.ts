@@ -556,16 +556,9 @@ export function decodeMessageBody(body: Uint8Array, limits: ValueLimits = DEFAUL
  * to refuse in them. Any other shape: undefined, and the guarded decoder runs.
  */
 function binaryMessageBody(body: Uint8Array): MessageBody | undefined {
-  const first = body[0] as number;
-  let at: number;
-  let topicEnd: number;
-  if (first >= 0xa1 && first <= 0xbf) {
-    at = 1;
-    topicEnd = 1 + (first & 0x1f);
-  } else if (first === 0xd9 && body.length > 2) {
-    at = 2;
-    topicEnd = 2 + (body[1] as number);
-  } else return undefined;
+  const topicEnd = topicEndOf(body);
+  if (topicEnd < 0) return undefined;
+  const at = topicAt;
   const data = binaryData(body, topicEnd);
   if (data === undefined) return undefined;
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length);
@@ -635,27 +628,30 @@ export function decodeMessageData(bytes: Uint8Array, start = 0, limits: ValueLim
  */
 function plainMessageBody(body: Uint8Array, limits: ValueLimits): MessageBody | undefined {
   if (!Buffer.isBuffer(body)) return undefined;
-  const first = body[0] as number;
-  let at: number;
-  let topicEnd: number;
-  if (first >= 0xa1 && first <= 0xbf) {
-    at = 1;
-    topicEnd = 1 + (first & 0x1f);
-  } else if (first === 0xd9 && body.length > 2) {
-    at = 2;
-    topicEnd = 2 + (body[1] as number);
-  } else return undefined;
-  if (topicEnd >= body.length || topicEnd - at > MAX_TOPIC_LENGTH) return undefined;
-  const topic = asciiTopic(body, at, topicEnd);
+  const topicEnd = topicEndOf(body);
+  if (topicEnd < 0 || topicEnd >= body.length || topicEnd - topicAt > MAX_TOPIC_LENGTH) return undefined;
+  const topic = asciiTopic(body, topicAt, topicEnd);
   if (topic === undefined) return undefined;
-  beginValues(limits);
-  try {
-    // A body is two values at the top level (the guard scans it from depth 0), not a frame array.
-    const data = readValue(body, topicEnd, body.length, 0);
-    return readEnd() === body.length ? { topic, data } : undefined;
-  } catch {
-    return undefined;
+  // A body is two values at the top level (the guard scans it from depth 0), not a frame array.
+  const data = plainData(body, topicEnd, limits);
+  return data === UNREAD ? undefined : { topic, data };
+}
+
+// Where the str topic of the last body given to topicEndOf starts.
+let topicAt = 0;
+
+/** The end of a body's str topic (fixstr or str8; its start in {@link topicAt}), or -1. */
+function topicEndOf(body: Uint8Array): number {
+  const first = body[0] as number;
+  if (first >= 0xa1 && first <= 0xbf) {
+    topicAt = 1;
+    return 1 + (first & 0x1f);
   }
+  if (first === 0xd9 && body.length > 2) {
+    topicAt = 2;
+    return 2 + (body[1] as number);
+  }
+  return -1;
 }
 
 // What plainData returns where the one-pass reader gives up (a payload may well be undefined).
