@@ -458,7 +458,9 @@ describe("resume MAC replay", () => {
     const ready = down.frames.find((f): f is ReadyFrame => f.type === FrameType.READY);
     expect(ready?.resume).toBeNull();
     await until(() => drops.some((d) => d.peer === "victim" && d.count === 1));
-    await new Promise((r) => setTimeout(r, 100));
+    // A PING's answer comes after anything the hub had queued for this connection.
+    down.send(encodeControl({ type: FrameType.PING }));
+    await down.frame(FrameType.PONG);
     expect(down.frames.filter((f) => f.type === FrameType.MSG)).toEqual([]);
     down.ws.terminate();
   });
