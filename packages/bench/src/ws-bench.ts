@@ -40,20 +40,35 @@ export interface WsBenchOptions {
  * client process, by as much as the difference being measured), after one unrecorded round of
  * each at that load.
  */
-export async function runWs(o: WsBenchOptions): Promise<WsResult[]> {
+/**
+ * The processes of the WebSocket benchmarks: the front end (Socket.IO + Redis adapter + an SFN
+ * channel serving it), `clients` socket.io clients, and one publisher per system; `feCpu` is the
+ * front end's CPU time so far (µs).
+ */
+export async function startWsProcesses(clientCount: number) {
   const fe = await startWorker("./ws-worker.ts", ["fe"], profileArgs("ws-fe"));
-  const clients = await startWorker("./ws-worker.ts", ["clients", String(fe.ready.port), String(o.clients)]);
+  const clients = await startWorker("./ws-worker.ts", ["clients", String(fe.ready.port), String(clientCount)]);
   const systems = [
     { name: "sfn-channel (message.ws.emit)", pub: await startWorker("./ws-worker.ts", ["pub-sfn", String(fe.ready.url)]) },
     { name: "@socket.io/redis-emitter + redis-adapter", pub: await startWorker("./ws-worker.ts", ["pub-emitter"]) },
   ];
+  const feCpu = async (): Promise<number> => (await fe.request<{ type: string; micros: number }>({ cmd: "cpu" }, "cpu")).micros;
+  const stop = async (): Promise<void> => {
+    for (const s of systems) await s.pub.stop();
+    await clients.stop();
+    await fe.stop();
+  };
+  return { fe, clients, systems, feCpu, stop };
+}
+
+export async function runWs(o: WsBenchOptions): Promise<WsResult[]> {
+  const { clients, systems, feCpu, stop } = await startWsProcesses(o.clients);
   const stats = systems.map(() => ({
     throughput: 0,
     feCpu: 0,
     latency: o.broadcastRates.map(() => ({ all: [] as number[], firsts: [] as number[], cpu: 0, broadcasts: 0 })),
     lost: 0,
   }));
-  const feCpu = async (): Promise<number> => (await fe.request<{ type: string; micros: number }>({ cmd: "cpu" }, "cpu")).micros;
   try {
     for (const s of systems) {
       await clients.request({ cmd: "reset" }, "reset");
@@ -100,9 +115,7 @@ export async function runWs(o: WsBenchOptions): Promise<WsResult[]> {
       }
     }
   } finally {
-    for (const s of systems) await s.pub.stop();
-    await clients.stop();
-    await fe.stop();
+    await stop();
   }
   return systems.map((s, i) => ({
     system: s.name,

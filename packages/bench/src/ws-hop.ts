@@ -1,5 +1,5 @@
 import { settleClients as settle } from "./pace.js";
-import { profileArgs, startWorker } from "./process.js";
+import { startWsProcesses } from "./ws-bench.js";
 
 /** Options of {@link runWsHop}. */
 export interface WsHopOptions {
@@ -27,20 +27,14 @@ export interface WsHopResult {
  * systems, after one unrecorded round of each.
  */
 export async function runWsHop(o: WsHopOptions): Promise<WsHopResult[]> {
-  const fe = await startWorker("./ws-worker.ts", ["fe"], profileArgs("ws-fe"));
-  const clients = await startWorker("./ws-worker.ts", ["clients", String(fe.ready.port), String(o.clients)]);
-  const systems = [
-    { system: "sfn-channel (message.ws.emit)", pub: await startWorker("./ws-worker.ts", ["pub-sfn", String(fe.ready.url)]) },
-    { system: "@socket.io/redis-emitter + redis-adapter", pub: await startWorker("./ws-worker.ts", ["pub-emitter"]) },
-  ];
-  const cpu = async (): Promise<number> => (await fe.request<{ type: string; micros: number }>({ cmd: "cpu" }, "cpu")).micros;
+  const { clients, systems, feCpu: cpu, stop } = await startWsProcesses(o.clients);
   const only = process.env.WS_HOP_ONLY;
-  const results: WsHopResult[] = systems.map((s) => ({ system: s.system, micros: [] }));
+  const results: WsHopResult[] = systems.map((s) => ({ system: s.name, micros: [] }));
   try {
     for (let round = -1; round < o.rounds; round++) {
       for (const [i, s] of systems.entries()) {
         // WS_HOP_ONLY=sfn|redis: one system alone (for profiles of the front end).
-        if (only && !s.system.toLowerCase().includes(only)) continue;
+        if (only && !s.name.toLowerCase().includes(only)) continue;
         await clients.request({ cmd: "reset" }, "reset");
         const before = await cpu();
         await s.pub.request({ cmd: "rate", rate: o.rate, seconds: o.seconds }, "done");
@@ -50,9 +44,7 @@ export async function runWsHop(o: WsHopOptions): Promise<WsHopResult[]> {
       }
     }
   } finally {
-    for (const s of systems) await s.pub.stop();
-    await clients.stop();
-    await fe.stop();
+    await stop();
   }
   return results;
 }

@@ -40,9 +40,6 @@ const MAX_BATCH = 256 * 1024;
 // the process (at most 4 MiB pooled): buffers per link would hold 256 KiB or more per idle link.
 const batchSlabs: Buffer[] = [];
 const MAX_POOLED_SLABS = 16;
-// Handshake frames (HELLO, AUTH, READY, ERROR, BYE) are flat arrays of scalars: until the link
-// is open a message with nested values, records or bigints is refused before it is decoded
-// (msgpackr compiles a reader per record shape: milliseconds of CPU per unauthenticated message).
 /** Received frames that are acknowledged at once, whatever the delay. */
 const ACK_EVERY_FRAMES = 256;
 /** Received bytes (of messages with sequenced frames) acknowledged at once. */
@@ -50,6 +47,9 @@ const ACK_EVERY_BYTES = 64 * 1024;
 /** Most time (ms) a received frame waits for its acknowledgement, unless the peer asks sooner. */
 const ACK_DELAY = 50;
 const PING = encodeControl({ type: FrameType.PING });
+// Handshake frames (HELLO, AUTH, READY, ERROR, BYE) are flat arrays of scalars: until the link
+// is open a message with nested values, records or bigints is refused before it is decoded
+// (msgpackr compiles a reader per record shape: milliseconds of CPU per unauthenticated message).
 const HANDSHAKE_VALUES: ValueLimits = { maxDepth: 1, maxBigIntBytes: 0, maxRecordShapeCost: 0 };
 // Codes that describe this side's own state, never a peer's refusal: from the wire they would
 // pose as a local subscriber failure (a process warning) or a throttling decision.
@@ -421,11 +421,8 @@ export class Connection {
       this.fail(error);
       return;
     }
-    const session = this.session;
-    if (session && session.unacked > 0) {
-      this.unackedBytes += data.length;
-      if (session.unacked >= ACK_EVERY_FRAMES || this.unackedBytes >= ACK_EVERY_BYTES) this.queueAck();
-    }
+    // noteReceived acknowledged at ACK_EVERY_FRAMES; bytes are counted per message.
+    if (this.session && this.session.unacked > 0 && (this.unackedBytes += data.length) >= ACK_EVERY_BYTES) this.queueAck();
   }
 
   /** Handles one frame; false if it ended the connection. */

@@ -533,20 +533,24 @@ export function decodeMessageBody(body: Uint8Array, limits: ValueLimits = DEFAUL
   if (binary) return binary;
   const plain = plainMessageBody(body, limits);
   if (plain) return plain;
-  let values: unknown[];
-  try {
-    checkValues(body, limits);
-    bodyDecoder ??= createDecoder();
-    values = bodyDecoder.unpackMultiple(body) as unknown[];
-  } catch (cause) {
-    if (cause instanceof UnsafeValueError) throw malformed(`message body refused: ${cause.message}`, cause);
-    throw malformed(`message body is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
-  }
+  const values = guardedValues(body, limits, "body");
   const [topic, data] = values;
   if (values.length !== 2 || typeof topic !== "string" || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
     throw malformed("message body has the wrong shape");
   }
   return { topic: peerTopic(topic), data };
+}
+
+/** Every value of `bytes`, through the allow-list and then msgpackr; a ProtocolError naming `what` otherwise. */
+function guardedValues(bytes: Uint8Array, limits: ValueLimits, what: "body" | "payload"): unknown[] {
+  try {
+    checkValues(bytes, limits);
+    bodyDecoder ??= createDecoder();
+    return bodyDecoder.unpackMultiple(bytes) as unknown[];
+  } catch (cause) {
+    if (cause instanceof UnsafeValueError) throw malformed(`message ${what} refused: ${cause.message}`, cause);
+    throw malformed(`message ${what} is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
+  }
 }
 
 /**
@@ -607,16 +611,7 @@ export function decodeMessageData(bytes: Uint8Array, start = 0, limits: ValueLim
   if (binary !== undefined) return binary;
   const plain = plainData(bytes, start, limits);
   if (plain !== UNREAD) return plain;
-  const data = start === 0 ? bytes : bytes.subarray(start);
-  let values: unknown[];
-  try {
-    checkValues(data, limits);
-    bodyDecoder ??= createDecoder();
-    values = bodyDecoder.unpackMultiple(data) as unknown[];
-  } catch (cause) {
-    if (cause instanceof UnsafeValueError) throw malformed(`message payload refused: ${cause.message}`, cause);
-    throw malformed(`message payload is not valid MessagePack: ${(cause as Error)?.message ?? String(cause)}`, cause);
-  }
+  const values = guardedValues(start === 0 ? bytes : bytes.subarray(start), limits, "payload");
   if (values.length !== 1) throw malformed("message payload is not exactly one value");
   return values[0];
 }

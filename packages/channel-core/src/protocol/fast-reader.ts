@@ -183,9 +183,15 @@ function recordDefinition(depth: number): Record<string, unknown> {
 }
 
 /** The key list of a definition at `at` seen before (and `pos` moved past it), if any. */
+/** The cache slot of the definition at `at` (from its first four bytes; bytes past the end count as 0). */
+function shapeSlot(at: number): number {
+  return (
+    ((src[at] as number) * 31 + (src[at + 1] as number) * 7 + (src[at + 2] as number) * 3 + (src[at + 3] as number)) & (SHAPE_SLOTS - 1)
+  );
+}
+
 function knownKeys(at: number): string[] | undefined {
-  const slot =
-    ((src[at] as number) * 31 + (src[at + 1] as number) * 7 + (src[at + 2] as number) * 3 + (src[at + 3] as number)) & (SHAPE_SLOTS - 1);
+  const slot = shapeSlot(at);
   const known = shapeBytes[slot];
   if (known === undefined || at + known.length > end) return undefined;
   for (let i = 0; i < known.length; i++) if (known[i] !== src[at + i]) return undefined;
@@ -203,8 +209,7 @@ function readKeys(n: number, at: number): string[] {
     keys[i] = key === "__proto__" ? "__proto_" : key;
   }
   if (pos - at <= MAX_CACHED_SHAPE) {
-    const slot =
-      ((src[at] as number) * 31 + (src[at + 1] as number) * 7 + (src[at + 2] as number) * 3 + (src[at + 3] as number)) & (SHAPE_SLOTS - 1);
+    const slot = shapeSlot(at);
     // A copy: a view would keep the whole received message alive.
     shapeBytes[slot] = Uint8Array.prototype.slice.call(src, at, pos);
     shapeKeys[slot] = keys;
