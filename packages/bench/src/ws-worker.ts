@@ -123,7 +123,10 @@ async function publisher(kind: "sfn" | "emitter"): Promise<void> {
     };
   }
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
-    if (m.cmd === "saturate") {
+    if (m.cmd === "cpu") {
+      const { user, system } = process.cpuUsage();
+      send({ type: "cpu", micros: user + system });
+    } else if (m.cmd === "saturate") {
       send({
         type: "done",
         startAt: await flood(

@@ -45,7 +45,7 @@ const ACK_EVERY_FRAMES = 256;
 /** Received bytes (of messages with sequenced frames) acknowledged at once. */
 const ACK_EVERY_BYTES = 64 * 1024;
 /** Most time (ms) a received frame waits for its acknowledgement, unless the peer asks sooner. */
-const ACK_DELAY = 50;
+const ACK_DELAY = 200;
 const PING = encodeControl({ type: FrameType.PING });
 // Handshake frames (HELLO, AUTH, READY, ERROR, BYE) are flat arrays of scalars: until the link
 // is open a message with nested values, records or bigints is refused before it is decoded
