@@ -178,8 +178,16 @@ async function wsHop(): Promise<void> {
   console.log("|---|---:|---:|---:|---:|---|");
   for (const r of results)
     console.log(
-      `| ${r.system} | ${fmt(m(r, (x) => x.frontEnd), 1)} | ${fmt(m(r, (x) => x.publisher), 1)} | ${fmt(m(r, (x) => x.broker), 1)} | ` +
-        `${fmt(m(r, total), 1)} | ${r.rounds.map((x) => fmt(x.frontEnd, 1)).join(", ")} |`,
+      `| ${r.system} | ${fmt(
+        m(r, (x) => x.frontEnd),
+        1,
+      )} | ${fmt(
+        m(r, (x) => x.publisher),
+        1,
+      )} | ${fmt(
+        m(r, (x) => x.broker),
+        1,
+      )} | ` + `${fmt(m(r, total), 1)} | ${r.rounds.map((x) => fmt(x.frontEnd, 1)).join(", ")} |`,
     );
   const [ours, theirs] = results;
   if (ours && theirs && ours.rounds.length > 0 && theirs.rounds.length > 0) {
@@ -189,8 +197,10 @@ async function wsHop(): Promise<void> {
       median(ours.rounds.map((x, k) => f(x) / f(theirs.rounds[k] ?? x)).filter((x) => Number.isFinite(x)));
     const wins = ours.rounds.filter((x, k) => x.frontEnd < (theirs.rounds[k]?.frontEnd ?? Number.NaN)).length;
     console.log(
-      `\nsfn-channel vs ${theirs.system} (lower is better): front-end CPU per operation x${fmt(paired((x) => x.frontEnd), 2)} ` +
-        `(median of paired rounds; lower in ${wins} of ${ours.rounds.length} rounds), whole hop x${fmt(paired(total), 2)}`,
+      `\nsfn-channel vs ${theirs.system} (lower is better): front-end CPU per operation x${fmt(
+        paired((x) => x.frontEnd),
+        2,
+      )} ` + `(median of paired rounds; lower in ${wins} of ${ours.rounds.length} rounds), whole hop x${fmt(paired(total), 2)}`,
     );
   }
 }
