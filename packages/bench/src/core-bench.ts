@@ -14,6 +14,8 @@ export interface CoreResult {
   p50: number;
   p99: number;
   pubRssMb: number;
+  /** The publisher's CPU time per message at saturation (µs). */
+  pubCpu: number;
 }
 
 interface Report {
@@ -52,7 +54,10 @@ export async function runCore(key: keyof typeof systems, o: CoreBenchOptions): P
     await settleSub(sub, 50_000);
 
     await sub.request({ cmd: "reset" }, "reset");
-    const sat = await pub.request<{ type: string; startAt: number; maxRss: number }>({ cmd: "saturate", n: o.messages }, "done");
+    const sat = await pub.request<{ type: string; startAt: number; maxRss: number; cpuMicros: number }>(
+      { cmd: "saturate", n: o.messages },
+      "done",
+    );
     const satReport = await settleSub(sub, o.messages);
     const throughput = satReport.count / ((satReport.lastAt - sat.startAt) / 1e6);
 
@@ -72,6 +77,7 @@ export async function runCore(key: keyof typeof systems, o: CoreBenchOptions): P
       p50: lat.p50 / 1000,
       p99: lat.p99 / 1000,
       pubRssMb: sat.maxRss / 1024 / 1024,
+      pubCpu: sat.cpuMicros / o.messages,
     };
   } finally {
     await pub.stop();

@@ -28,11 +28,13 @@ async function core(): Promise<void> {
       console.log(`- ${key}: failed: ${(err as Error).message}`);
     }
   }
-  console.log("| system | msgs/s at saturation | p50 ms @20k/s | p99 ms @20k/s | lost | out of order | dup | publisher max RSS MB |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  console.log(
+    "| system | msgs/s at saturation | p50 ms @20k/s | p99 ms @20k/s | lost | out of order | dup | publisher max RSS MB | publisher CPU µs/msg |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
     console.log(
-      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} |`,
+      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} | ${fmt(r.pubCpu, 2)} |`,
     );
   }
   const ours = results.find((r) => r.system === "sfn-channel");
@@ -84,13 +86,14 @@ async function coreFanout(single: CoreResult[], quick: boolean): Promise<void> {
     }
   }
   console.log(
-    "| system | msgs/s per subscriber | deliveries/s | one-to-one msgs/s (this run) | one-to-one / per subscriber | p50 ms | p99 ms | lost | out of order | dup |",
+    "| system | msgs/s per subscriber | deliveries/s | one-to-one msgs/s (this run) | one-to-one / per subscriber | p50 ms | p99 ms | lost | out of order | dup | publisher CPU µs/msg | the same, one-to-one |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
-    const one = single.find((s) => s.system === r.system)?.throughput ?? Number.NaN;
+    const one = single.find((s) => s.system === r.system);
+    const oneRate = one?.throughput ?? Number.NaN;
     console.log(
-      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.deliveries)} | ${fmt(one)} | x${fmt(one / r.throughput, 2)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} |`,
+      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.deliveries)} | ${fmt(oneRate)} | x${fmt(oneRate / r.throughput, 2)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubCpu, 2)} | ${fmt(one?.pubCpu ?? Number.NaN, 2)} |`,
     );
   }
   const ours = results.find((r) => r.system === "sfn-channel");
@@ -108,8 +111,12 @@ async function coreFanout(single: CoreResult[], quick: boolean): Promise<void> {
   if (kept.length > 0) console.log("");
   for (const r of kept) {
     const ratio = (single.find((s) => s.system === r.system)?.throughput ?? Number.NaN) / r.throughput;
+    // Encoding once per message shows at the publisher: its CPU per message with 8 subscribers
+    // against one (8 times the deliveries), whatever the 2 cores allow the subscribers.
+    const cpu = r.pubCpu / (single.find((s) => s.system === r.system)?.pubCpu ?? Number.NaN);
     console.log(
-      `${r.system}: one-to-one / fan-out per subscriber x${fmt(ratio, 2)} (within 1.5: ${Number.isNaN(ratio) ? "n/a" : ratio <= 1.5 ? "yes" : "NO"})`,
+      `${r.system}: one-to-one / fan-out per subscriber x${fmt(ratio, 2)} (within 1.5: ${Number.isNaN(ratio) ? "n/a" : ratio <= 1.5 ? "yes" : "NO"}); ` +
+        `publisher CPU per message, fan-out / one-to-one x${fmt(cpu, 2)} for x${r.subscribers} the deliveries`,
     );
   }
 }

@@ -17,6 +17,8 @@ export interface FanoutResult {
   outOfOrder: number;
   duplicates: number;
   pubRssMb: number;
+  /** The publisher's CPU time per message at saturation (µs), each message going to every subscriber. */
+  pubCpu: number;
 }
 
 interface Report {
@@ -75,7 +77,10 @@ export async function runFanout(key: keyof typeof systems, o: FanoutOptions): Pr
     await settleAll(subs, warm);
 
     await reset(subs);
-    const sat = await pub.request<{ type: string; startAt: number; maxRss: number }>({ cmd: "saturate", n: o.messages }, "done");
+    const sat = await pub.request<{ type: string; startAt: number; maxRss: number; cpuMicros: number }>(
+      { cmd: "saturate", n: o.messages },
+      "done",
+    );
     const satReports = await settleAll(subs, o.messages);
     const received = satReports.reduce((a, r) => a + r.count, 0);
     const seconds = (Math.max(...satReports.map((r) => r.lastAt)) - sat.startAt) / 1e6;
@@ -99,6 +104,7 @@ export async function runFanout(key: keyof typeof systems, o: FanoutOptions): Pr
       outOfOrder: [...satReports, ...lat].reduce((a, r) => a + r.outOfOrder, 0),
       duplicates: [...satReports, ...lat].reduce((a, r) => a + r.duplicates, 0),
       pubRssMb: sat.maxRss / 1024 / 1024,
+      pubCpu: sat.cpuMicros / o.messages,
     };
   } finally {
     await pub?.stop();

@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   };
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     if (m.cmd === "saturate") {
+      const cpu0 = process.cpuUsage();
       const startAt = await flood(
         m.n as number,
         (i) => pub.publish(makePayload(i)),
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
       );
       await pub.flush();
       sample();
-      send({ type: "done", startAt, endAt: nowMicros(), maxRss });
+      // The publisher's CPU time over the run (µs), waiting included (which costs none).
+      const { user, system: sys } = process.cpuUsage(cpu0);
+      send({ type: "done", startAt, endAt: nowMicros(), maxRss, cpuMicros: user + sys });
     } else if (m.cmd === "rate") {
       const startAt = await paced(
         m.rate as number,

@@ -64,6 +64,8 @@ describe("PatternTrie (a NATS-style sublist)", () => {
   });
 });
 
+const isWildcardish = (p: string): boolean => p.split(".").some((t) => t === "*" || t === ">");
+
 describe("InterestSet", () => {
   it("answers exactly as matching every pattern with CompiledPattern would", () => {
     fc.assert(
@@ -74,6 +76,38 @@ describe("InterestSet", () => {
           const set = new InterestSet();
           for (const p of patterns) set.add(p);
           for (const topic of topics) expect(set.matches(topic)).toBe(patterns.some((p) => new CompiledPattern(p).matches(topic)));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("answers a topic asked again after subscriptions change (its last answer is not kept past a change)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom("add", "delete", "clear", "ask"), fc.oneof(patternArb, topicArb, onlyTail), topicArb), {
+          maxLength: 40,
+        }),
+        (steps) => {
+          const set = new InterestSet();
+          const live = new Set<string>();
+          for (const [step, pattern, topic] of steps) {
+            if (step === "add") {
+              set.add(pattern);
+              live.add(pattern);
+            } else if (step === "delete") {
+              set.delete(pattern);
+              live.delete(pattern);
+            } else if (step === "clear") {
+              set.clear();
+              live.clear();
+            }
+            // The same topic twice in a row: the second answer may come from the memo.
+            const expected = [...live].some((p) => new CompiledPattern(p).matches(topic));
+            expect([set.matches(topic), set.matches(topic)]).toEqual([expected, expected]);
+            const again = [...live].some((p) => new CompiledPattern(p).matches(pattern));
+            if (!isWildcardish(pattern)) expect(set.matches(pattern)).toBe(again);
+          }
         },
       ),
       { numRuns: 1000 },

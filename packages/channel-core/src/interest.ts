@@ -170,13 +170,17 @@ export function patternBytes(pattern: string): number {
  * The set of patterns a peer subscribed to, answering "does this topic interest it?" with a
  * trie walk whose cost follows the topic's depth, however many patterns the peer has. No
  * per-topic cache: a walk costs about what a cache lookup would, and a cache of a departed or
- * hostile peer's answers would only hold memory.
+ * hostile peer's answers would only hold memory. Only the last answer is kept: a publisher
+ * asks every peer's set about the same topic, message after message, and comparing the topic
+ * with the last one (the same string, most often) is cheaper than a hash lookup.
  */
 export class InterestSet {
   // Exact patterns answer with one hash lookup; only wildcard patterns need the trie.
   private readonly exact = new Set<string>();
   private readonly trie = new PatternTrie<true>();
   private byteCount = 0;
+  private lastTopic: string | undefined;
+  private lastAnswer = false;
 
   /** Number of patterns. */
   get size(): number {
@@ -196,6 +200,7 @@ export class InterestSet {
   /** Adds a pattern; false if it was there already. */
   add(pattern: string): boolean {
     if (this.has(pattern)) return false;
+    this.lastTopic = undefined;
     if (isWildcard(pattern)) this.trie.set(pattern, true);
     else this.exact.add(pattern);
     this.byteCount += patternBytes(pattern);
@@ -205,6 +210,7 @@ export class InterestSet {
   /** Removes a pattern; false if it was not there. */
   delete(pattern: string): boolean {
     if (!(isWildcard(pattern) ? this.trie.delete(pattern) : this.exact.delete(pattern))) return false;
+    this.lastTopic = undefined;
     this.byteCount -= patternBytes(pattern);
     return true;
   }
@@ -219,11 +225,14 @@ export class InterestSet {
     this.exact.clear();
     this.trie.clear();
     this.byteCount = 0;
+    this.lastTopic = undefined;
   }
 
   /** True if some pattern matches the concrete topic. */
   matches(topic: string): boolean {
-    return this.exact.has(topic) || this.trie.test(topic);
+    if (topic === this.lastTopic) return this.lastAnswer;
+    this.lastTopic = topic;
+    return (this.lastAnswer = this.exact.has(topic) || this.trie.test(topic));
   }
 
   /** Every pattern. */
