@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
-import { createServer } from "node:net";
+import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -106,8 +106,19 @@ const STABLE_PORTS = { from: 20_000, to: 32_000 };
  * that range is only taken by someone asking for it by number.
  */
 export async function stablePort(): Promise<number> {
+  // Jest runs test files in parallel worker processes: each worker takes its ports from a slice
+  // of its own, so a server one worker killed (its port free until the restart) is never
+  // another worker's "free" port.
+  const worker = Number(process.env.JEST_WORKER_ID);
+  const slices = 8;
+  let from = STABLE_PORTS.from;
+  let span = STABLE_PORTS.to - STABLE_PORTS.from;
+  if (Number.isInteger(worker) && worker > 0) {
+    span = Math.floor(span / slices);
+    from += ((worker - 1) % slices) * span;
+  }
   for (let attempt = 0; ; attempt++) {
-    const port = STABLE_PORTS.from + Math.floor(Math.random() * (STABLE_PORTS.to - STABLE_PORTS.from));
+    const port = from + Math.floor(Math.random() * span);
     const free = await new Promise<boolean>((resolve) => {
       const srv = createServer();
       srv.once("error", () => resolve(false));
@@ -116,6 +127,31 @@ export async function stablePort(): Promise<number> {
     if (free) return port;
     if (attempt > 200) return freePort();
   }
+}
+
+/** The `server_name` of the NATS server answering on 127.0.0.1:`port` (from its INFO line). */
+function serverNameAt(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    let text = "";
+    const done = (name: string | undefined): void => {
+      socket.destroy();
+      resolve(name);
+    };
+    socket.setTimeout(2000, () => done(undefined));
+    socket.on("error", () => done(undefined));
+    socket.on("data", (chunk) => {
+      text += chunk.toString("utf8");
+      const end = text.indexOf("\r\n");
+      if (end < 0) return;
+      try {
+        const info = JSON.parse(text.slice(text.indexOf("{"), end)) as { server_name?: string };
+        done(info.server_name);
+      } catch {
+        done(undefined);
+      }
+    });
+  });
 }
 
 /** A port that was free on 127.0.0.1 a moment ago. */
@@ -255,7 +291,9 @@ class PrivateNatsServer implements NatsServer {
         async () => {
           if (!this.running) throw new Error("exited");
           const health = await this.monitor<{ status?: string }>("healthz");
-          return health.status === "ok";
+          // The client port must be this server's: one found free a moment ago may have gone to
+          // another server meanwhile (this process then exits, but not always before it is healthy).
+          return health.status === "ok" && (await serverNameAt(this.ports.client)) === this.name;
         },
         this.options.startTimeout ?? 10000,
         () => `nats-server ${this.name} (${args.join(" ")}) did not start${this.running ? "" : " (it exited)"}; its log:\n${this.output}`,
