@@ -25,6 +25,48 @@ export function positive(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
+/**
+ * Throws `InvalidOptionError` for a key `allowed` does not list: a misspelt option would
+ * otherwise be ignored in silence, and for `secret` that means a mesh without authentication.
+ */
+export function knownKeys(name: string, value: unknown, allowed: readonly string[]): void {
+  if (value === undefined) return;
+  if (value === null || typeof value !== "object") throw new InvalidOptionError(`${name} must be an object`);
+  const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) {
+    throw new InvalidOptionError(
+      `unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} in ${name} (known: ${allowed.join(", ")})`,
+    );
+  }
+}
+
+const NESTED_KEYS = {
+  reconnect: ["initialDelay", "maxDelay", "factor", "jitter"],
+  heartbeat: ["interval", "timeout"],
+  window: ["maxMessages", "maxBytes", "resumeTimeout"],
+  limits: [
+    "maxRemoteSubscriptions",
+    "maxRemoteWildcards",
+    "maxRemotePatternBytes",
+    "maxTotalRemotePatternBytes",
+    "maxPendingHandshakes",
+    "maxPendingHandshakesPerAddress",
+    "helloTimeout",
+    "maxPreAuthBytes",
+    "maxAuthFailures",
+    "authFailureWindow",
+    "authBan",
+    "maxAuthBan",
+    "maxPeers",
+    "maxControlBytes",
+  ],
+} as const satisfies {
+  reconnect: readonly (keyof NonNullable<MeshOptions["reconnect"]>)[];
+  heartbeat: readonly (keyof NonNullable<MeshOptions["heartbeat"]>)[];
+  window: readonly (keyof NonNullable<MeshOptions["window"]>)[];
+  limits: readonly (keyof NonNullable<MeshOptions["limits"]>)[];
+};
+
 /** {@link MeshOptions} checked, with every default filled in. */
 export interface MeshConfig {
   readonly transport: Transport;
@@ -52,6 +94,7 @@ export interface MeshConfig {
 
 /** Checks mesh options (throwing `InvalidOptionError`) and fills in the defaults. */
 export function meshConfig(options: MeshOptions): MeshConfig {
+  for (const [name, keys] of Object.entries(NESTED_KEYS)) knownKeys(name, options[name as keyof typeof NESTED_KEYS], keys);
   const hb = options.heartbeat ?? {};
   const heartbeatInterval = positive("heartbeat.interval", hb.interval, 5000);
   const heartbeatTimeout = positive("heartbeat.timeout", hb.timeout, Math.max(15000, heartbeatInterval * 3));
@@ -74,7 +117,12 @@ export function meshConfig(options: MeshOptions): MeshConfig {
   const backoff: Backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
   positive("reconnect.initialDelay", backoff.initialDelay, 1);
   positive("reconnect.maxDelay", backoff.maxDelay, 1);
-  if (backoff.jitter < 0 || backoff.jitter > 1) throw new InvalidOptionError("reconnect.jitter must be between 0 and 1");
+  if (typeof backoff.jitter !== "number" || !(backoff.jitter >= 0 && backoff.jitter <= 1)) {
+    throw new InvalidOptionError("reconnect.jitter must be between 0 and 1");
+  }
+  if (typeof backoff.factor !== "number" || !Number.isFinite(backoff.factor) || backoff.factor < 1) {
+    throw new InvalidOptionError("reconnect.factor must be a number of at least 1 (each retry waits at least as long as the last)");
+  }
   return {
     transport: options.transport ?? new WsTransport(),
     secret: toSecret(options.secret),

@@ -29,6 +29,24 @@ const debug = createDebug("sfn:channel");
 const SEQ_HEADER_MAX = headerLength(Number.MAX_SAFE_INTEGER);
 const DISCONNECT_REASONS: ReadonlySet<LinkDownReason> = new Set(["closed", "disconnected", "peer-closed", "peer-disconnected"]);
 
+/** Throws `InvalidOptionError` for listen options no listener could honour. */
+function checkListenOptions(options: ListenOptions): void {
+  if (options === null || typeof options !== "object")
+    throw new InvalidOptionError("listen takes { port, host?, path?, tls? } or { server, path? }");
+  const { path } = options;
+  if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
+    throw new InvalidOptionError(`path must be a string starting with "/" (got ${JSON.stringify(path)})`);
+  }
+  if ("server" in options) return;
+  const { port, host } = options as { port: unknown; host?: unknown };
+  const valid = typeof port === "number" ? Number.isInteger(port) : typeof port === "string" && /^\d{1,5}$/.test(port);
+  if (!valid || Number(port) < 0 || Number(port) > 65535) {
+    throw new InvalidOptionError(`port must be an integer from 0 to 65535 (0 picks a free one; got ${JSON.stringify(port)})`);
+  }
+  if (host !== undefined && (typeof host !== "string" || host.length === 0))
+    throw new InvalidOptionError("host must be a non-empty string");
+}
+
 /**
  * The mesh: direct, authenticated links between services (`listen`/`connect`), each with a
  * resume window so a short failure loses and duplicates nothing. The default router of every
@@ -117,6 +135,7 @@ export class MeshRouter implements LinkingRouter {
 
   async listen(options: ListenOptions): Promise<ListenAddress> {
     this.assertOpen();
+    checkListenOptions(options);
     const { pendingHandshakes, authLimiter } = this.config;
     const listener = await this.config.transport.listen(
       options,

@@ -3,7 +3,7 @@ import createDebug from "debug";
 import { createInstanceId } from "./auth.js";
 import { type ChannelError, ClosedError, ErrorCode, InvalidOptionError, SubscriberError } from "./errors.js";
 import { LocalSubscriptions } from "./interest.js";
-import { MESH_OPTION_KEYS } from "./mesh-options.js";
+import { MESH_OPTION_KEYS, knownKeys } from "./mesh-options.js";
 import { MeshRouter } from "./mesh-router.js";
 import { encodeMessageBody } from "./protocol/codec.js";
 import { assertPattern, assertTopic } from "./protocol/topic.js";
@@ -91,8 +91,20 @@ const TO_EVERY_SUBSCRIBER: RoutePublishOptions = Object.freeze({});
 
 const CORE_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 
+const CHANNEL_OPTION_KEYS: readonly string[] = ["id", "router", ...MESH_OPTION_KEYS];
+
+/** `publish`'s `to`: a service id or several, as a set; anything else throws `InvalidOptionError`. */
+function recipients(to: unknown): Set<string> {
+  const ids: unknown[] | undefined = typeof to === "string" ? [to] : Array.isArray(to) ? to : undefined;
+  if (!ids?.every((id) => typeof id === "string")) {
+    throw new InvalidOptionError("to must be a service id or an array of service ids (strings)");
+  }
+  return new Set(ids as string[]);
+}
+
 /** A channel given a router of its own takes no mesh options: they would be silently ignored. */
 function routerOf(options: MessageChannelOptions): Router {
+  knownKeys("the channel's options", options, CHANNEL_OPTION_KEYS);
   if (options.router === undefined) return new MeshRouter(options);
   const stray = MESH_OPTION_KEYS.filter((k) => options[k] !== undefined);
   if (stray.length > 0) {
@@ -309,7 +321,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       this.deliver(topic, data, this.id, undefined, this.router.position?.());
       return sent;
     }
-    const to = options.to === undefined ? undefined : new Set(typeof options.to === "string" ? [options.to] : options.to);
+    const to = options.to === undefined ? undefined : recipients(options.to);
     const local = (options.local ?? true) && (!to || to.has(this.id));
     to?.delete(this.id);
     const route = to === undefined && !options.volatile ? TO_EVERY_SUBSCRIBER : { to, volatile: options.volatile };

@@ -10,6 +10,7 @@ import {
 import {
   type ChannelError,
   ClosedError,
+  ConnectError,
   type DuplicateIdError,
   InvalidOptionError,
   PayloadError,
@@ -223,7 +224,17 @@ export class NatsRouter implements Router {
   }
 
   private async start(): Promise<void> {
-    const nc = await connect({ name: this.host.id, ...this.connectOptions });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ name: this.host.id, ...this.connectOptions });
+    } catch (error) {
+      // No server answered the first connection (nats.js retries only once connected, or with
+      // `waitOnFirstConnect`): the channel cannot route, as after a refused id claim.
+      this.closed = true;
+      this.window.close();
+      const servers = [this.connectOptions.servers ?? "nats://127.0.0.1:4222"].flat().join(", ");
+      throw new ConnectError(`could not connect to NATS (${servers}): ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    }
     if (this.closed) {
       await nc.close();
       throw new ClosedError();

@@ -1,6 +1,15 @@
 import { type DropInfo, ErrorCode, MessageChannel } from "@sfn/channel-core";
 import { encodeMessageBody, encodeMessageData } from "@sfn/channel-core/internal";
-import { nextEvent, startNatsCluster, startNatsServer, until, withTimeout, type NatsCluster, type NatsServer } from "@sfn/test-utils";
+import {
+  freePort,
+  nextEvent,
+  startNatsCluster,
+  startNatsServer,
+  until,
+  withTimeout,
+  type NatsCluster,
+  type NatsServer,
+} from "@sfn/test-utils";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { FROM_HEADER, nats, type NatsRouterOptions } from "../src/index.js";
 import { TOPIC_FRAME_MARK, senderPrefix } from "../src/sender-frame.js";
@@ -32,6 +41,19 @@ function channel(id: string, options: NatsRouterOptions & { servers: string | st
 }
 
 describe("NatsRouter", () => {
+  it("no server at the first connection: ready() rejects with ERR_CONNECT (a ChannelError), what was published is reported, later publishes throw ERR_CLOSED", async () => {
+    const url = `nats://127.0.0.1:${await freePort()}`;
+    const ch = channel("lonely", { servers: url, namespace: `none-${++namespaces}` });
+    const drops: DropInfo[] = [];
+    ch.on("drop", (d) => drops.push(d));
+    ch.subscribe("t", () => {});
+    ch.publish("t", "before ready");
+    await expect(ch.ready()).rejects.toMatchObject({ code: ErrorCode.CONNECT, message: expect.stringContaining(url) });
+    await until(() => drops.length > 0, 5000, "the drop report");
+    expect(drops[0]).toMatchObject({ reason: "disconnected" });
+    expect(() => ch.publish("t", "after")).toThrow(expect.objectContaining({ code: ErrorCode.CLOSED }));
+  });
+
   it("a second live instance with the same id is refused with ERR_DUPLICATE_ID; the first keeps working", async () => {
     const namespace = `dup-${++namespaces}`;
     const first = channel("svc", { servers: server.url, namespace });

@@ -362,10 +362,14 @@ export class WsTransport implements Transport {
     server.on("upgrade", onUpgrade);
 
     if (!shared) {
+      const host = options.host ?? "127.0.0.1";
       await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(options.port, options.host ?? "127.0.0.1", () => {
-          server.off("error", reject);
+        // EADDRINUSE, EACCES, EADDRNOTAVAIL...: a typed error, the system's in its cause.
+        const fail = (error: Error): void =>
+          reject(new TransportError(`could not listen on ${host}:${options.port}: ${error.message}`, { cause: error }));
+        server.once("error", fail);
+        server.listen(options.port, host, () => {
+          server.off("error", fail);
           resolve();
         });
       });
