@@ -98,7 +98,7 @@ export class Dialer {
       this.stop(error);
       return;
     }
-    if (error && this.established) this.host.report(error);
+    // An error here was reported with the link's end already (MeshRouter.linkClosed): once.
     if (reason === "superseded" && this.peer) {
       // Another connection between the same two services carries the link (the peer dialled
       // us too and won the tie-break): count it as ours, and stand by until it goes down.

@@ -37,6 +37,26 @@ describe("handshake and authentication", () => {
     expect(one.peers()).toEqual([]);
   });
 
+  it("a reconnect the restarted peer refuses is reported once per attempt, not twice", async () => {
+    const { ch: one, port } = await mesh.listening("one", { secret: testSecret });
+    const two = mesh.channel("two", { secret: testSecret, reconnect: { initialDelay: 20, maxDelay: 50 } });
+    await two.connect(`ws://127.0.0.1:${port}/`);
+    await one.close();
+    // The same service restarted on the same port, without the secret.
+    const again = mesh.channel("one");
+    await again.listen({ port });
+    const codes: string[] = [];
+    let sameTurn = -1;
+    two.on("error", (e) => {
+      codes.push(e.code);
+      // Both reports of one refusal came in one synchronous call: count what this turn brought.
+      if (sameTurn < 0) setImmediate(() => (sameTurn = codes.length));
+    });
+    await until(() => sameTurn >= 0, 10_000, "the refusal");
+    expect(codes[0]).toBe(ErrorCode.AUTH_REQUIRED);
+    expect(sameTurn).toBe(1);
+  });
+
   it("refuses a peer without a secret with ERR_AUTH_REQUIRED on both sides", async () => {
     const { ch: one, url } = await mesh.listening("one", { secret: testSecret });
     const codes = errorCodes(one);
