@@ -1,3 +1,4 @@
+import { InvalidOptionError } from "@sfn/channel-core";
 import type { Operation, RemoteSocketInfo, Target } from "./protocol.js";
 
 /** Default time front ends get to answer `fetchSockets` and `emitWithAck`, in ms. */
@@ -18,7 +19,44 @@ interface State extends Target {
   timeout?: number;
 }
 
-const list = (v: string | readonly string[]): string[] => (typeof v === "string" ? [v] : [...v]);
+/** Longest `timeout(ms)`: the most a timer of Node.js can wait (2^31 - 1 ms), less the requester's grace for answers to travel. */
+const MAX_REQUEST_TIMEOUT = 2 ** 31 - 1 - 1000;
+
+/** Event names Socket.IO reserves: its `emit` throws for them, so a front end would refuse them. */
+const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  "connect",
+  "connect_error",
+  "disconnect",
+  "disconnecting",
+  "newListener",
+  "removeListener",
+]);
+
+const show = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : typeof v === "function" ? "a function" : String(v));
+
+/** A room or service id, or a list of them, as a new array; anything else throws `InvalidOptionError`. */
+function list(v: unknown, what: string): string[] {
+  if (typeof v === "string") return [v];
+  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return [...v];
+  throw new InvalidOptionError(
+    `${what} takes a string or an array of strings (got ${Array.isArray(v) ? "an array with a non-string" : show(v)})`,
+  );
+}
+
+function flag(v: unknown, what: string): boolean {
+  if (typeof v !== "boolean") throw new InvalidOptionError(`${what} takes true or false (got ${show(v)})`);
+  return v;
+}
+
+/** Checks an event name and arguments as Socket.IO would, before anything is sent. */
+function checkEmit(event: unknown, args: readonly unknown[], what: string): string {
+  if (typeof event !== "string") throw new InvalidOptionError(`${what}: the event name must be a string (got ${show(event)})`);
+  if (RESERVED_EVENTS.has(event)) throw new InvalidOptionError(`${what}: "${event}" is a reserved event name in Socket.IO`);
+  if (typeof args[args.length - 1] === "function") {
+    throw new InvalidOptionError(`${what}: callbacks are not supported on broadcasts; use timeout(ms).emitWithAck(event, ...args)`);
+  }
+  return event;
+}
 
 /**
  * The Socket.IO operator chain, for any service of the mesh. Every step returns a new
@@ -42,23 +80,24 @@ export class WsOperator {
     return new WsOperator(this.sink, { ...this.state, ...patch });
   }
 
-  /** Targets a room, or several (union). */
+  /** Targets a room, or several (union). Rooms are strings (a socket id is a room). */
   to(room: string | readonly string[]): WsOperator {
-    return this.with({ rooms: [...new Set([...this.state.rooms, ...list(room)])] });
+    return this.with({ rooms: [...new Set([...this.state.rooms, ...list(room, "to(room)")])] });
   }
 
   /** Same as {@link WsOperator.to}. */
   in(room: string | readonly string[]): WsOperator {
-    return this.to(room);
+    return this.with({ rooms: [...new Set([...this.state.rooms, ...list(room, "in(room)")])] });
   }
 
   /** Leaves out the sockets in a room, or in several. */
   except(room: string | readonly string[]): WsOperator {
-    return this.with({ except: [...new Set([...this.state.except, ...list(room)])] });
+    return this.with({ except: [...new Set([...this.state.except, ...list(room, "except(room)")])] });
   }
 
   /** Selects a namespace (default `/`). */
   of(namespace: string): WsOperator {
+    if (typeof namespace !== "string") throw new InvalidOptionError(`of(namespace) takes a string (got ${show(namespace)})`);
     return this.with({ nsp: namespace.startsWith("/") ? namespace : `/${namespace}` });
   }
 
@@ -73,16 +112,16 @@ export class WsOperator {
   }
 
   /** Sets Socket.IO's compress flag (effective where the front end enables permessage-deflate). */
-  compress(flag: boolean): WsOperator {
-    return this.with({ compress: flag });
+  compress(compress: boolean): WsOperator {
+    return this.with({ compress: flag(compress, "compress(flag)") });
   }
 
   /**
    * Kept for compatibility with Socket.IO 2's API: Socket.IO 4 detects binary arguments
    * itself, and `Buffer`s and typed arrays always reach the browser as binary.
    */
-  binary(flag: boolean): WsOperator {
-    return this.with({ binary: flag });
+  binary(binary: boolean): WsOperator {
+    return this.with({ binary: flag(binary, "binary(flag)") });
   }
 
   /**
@@ -91,24 +130,30 @@ export class WsOperator {
    * (reported and `false`, or a rejection for `fetchSockets`/`emitWithAck`).
    */
   via(serverId: string | readonly string[]): WsOperator {
-    return this.with({ via: list(serverId) });
+    return this.with({ via: list(serverId, "via(serverId)") });
   }
 
-  /** Time front ends and clients get to answer `emitWithAck` and `fetchSockets`, in ms. */
+  /**
+   * Time front ends and clients get to answer `emitWithAck` and `fetchSockets`, in ms: a
+   * positive finite number, at most 2147482647 (what a Node.js timer can wait, less a second
+   * for answers to travel); anything else throws `InvalidOptionError`.
+   */
   timeout(ms: number): WsOperator {
-    if (!(ms > 0)) throw new RangeError("timeout must be a positive number of ms");
+    if (typeof ms !== "number" || !(ms > 0) || ms > MAX_REQUEST_TIMEOUT) {
+      throw new InvalidOptionError(`timeout(ms) takes a positive number of ms, at most ${MAX_REQUEST_TIMEOUT} (got ${show(ms)})`);
+    }
     return this.with({ timeout: ms });
   }
 
   /**
    * Emits an event to every matching socket of every targeted front end. False: a link is
    * congested (wait for the channel's `drain`), or a `via` name is unknown (reported; nothing sent).
+   * Throws `InvalidOptionError`, sending nothing, for what Socket.IO would refuse: an event name
+   * that is not a string or is reserved (`connect`, `disconnect`, ...), or a callback argument.
    */
   emit(event: string, ...args: unknown[]): boolean {
-    if (typeof args[args.length - 1] === "function") {
-      throw new TypeError("callbacks are not supported on broadcasts; use timeout(ms).emitWithAck(event, ...args)");
-    }
-    return this.sink.send({ ...this.target(), t: "emit", ev: event, args });
+    const ev = checkEmit(event, args, "emit");
+    return this.sink.send({ ...this.target(), t: "emit", ev, args });
   }
 
   /** Emits the `message` event. */
@@ -123,30 +168,32 @@ export class WsOperator {
 
   /**
    * Emits and waits for every matching client's acknowledgement on every targeted front end.
-   * Resolves with all answers; rejects with a `WsTimeoutError` saying who did not answer.
+   * Resolves with all answers; rejects with a `WsTimeoutError` saying who did not answer, or,
+   * sending nothing, with the `InvalidOptionError` that `emit` would throw.
    */
-  emitWithAck(event: string, ...args: unknown[]): Promise<unknown[]> {
+  async emitWithAck(event: string, ...args: unknown[]): Promise<unknown[]> {
+    const ev = checkEmit(event, args, "emitWithAck");
     const timeout = this.state.timeout ?? DEFAULT_REQUEST_TIMEOUT;
     return this.sink.request(
-      { ...this.target(), t: "ack", req: this.sink.nextRequestId(), ev: event, args, timeout },
+      { ...this.target(), t: "ack", req: this.sink.nextRequestId(), ev, args, timeout },
       timeout,
-      `emitWithAck("${event}")`,
+      `emitWithAck(${JSON.stringify(ev)})`,
     );
   }
 
   /** Makes matching sockets join rooms. */
   socketsJoin(rooms: string | readonly string[]): boolean {
-    return this.sink.send({ ...this.target(), t: "join", names: list(rooms) });
+    return this.sink.send({ ...this.target(), t: "join", names: list(rooms, "socketsJoin(rooms)") });
   }
 
   /** Makes matching sockets leave rooms. */
   socketsLeave(rooms: string | readonly string[]): boolean {
-    return this.sink.send({ ...this.target(), t: "leave", names: list(rooms) });
+    return this.sink.send({ ...this.target(), t: "leave", names: list(rooms, "socketsLeave(rooms)") });
   }
 
   /** Disconnects matching sockets (`close`: also close the underlying connection). */
   disconnectSockets(close = false): boolean {
-    return this.sink.send({ ...this.target(), t: "disconnect", close });
+    return this.sink.send({ ...this.target(), t: "disconnect", close: flag(close, "disconnectSockets(close)") });
   }
 
   /** Describes every matching socket on every targeted front end. */

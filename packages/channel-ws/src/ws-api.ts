@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { ClosedError } from "@sfn/channel-core";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { WsError, WsErrorCode, WsTimeoutError, WsUnknownServerError } from "./errors.js";
 import { applyOperation, type SocketIoServer } from "./front-end.js";
@@ -37,6 +38,8 @@ export class WsApi extends WsOperator {
   private readonly core: InternalApi;
   private readonly pending = new Map<string, Pending>();
   private served: { io: SocketIoServer; off: () => void } | undefined;
+  // Set when the channel's `close` is first called: from then on every operation throws ERR_CLOSED.
+  private closed = false;
 
   /** @internal */
   constructor(private readonly channel: ChannelLike) {
@@ -50,6 +53,9 @@ export class WsApi extends WsOperator {
     this.core.subscribe(REPLY_TOPIC, (data) => this.onReply(data));
     this.core.onLinkDown(({ peer, reason }) => {
       if (CLEAN_CLOSES.has(reason)) this.leftCleanly(peer);
+    });
+    this.core.onClose(() => {
+      this.closed = true;
     });
   }
 
@@ -102,12 +108,16 @@ export class WsApi extends WsOperator {
     this.served = undefined;
   }
 
-  /** Front ends (service ids) reachable now or through their resume window, this one first if it serves. */
+  /**
+   * Front ends (service ids) reachable now or through their resume window, this one first if it
+   * serves; none once the channel is closed.
+   */
   servers(): string[] {
-    return this.core.servers(OP_TOPIC);
+    return this.closed ? [] : this.core.servers(OP_TOPIC);
   }
 
   private sendOp(op: Operation): boolean {
+    if (this.closed) throw new ClosedError();
     // All or nothing: a via naming anything but a linked front end sends the operation nowhere.
     const unknown = this.unknownIn(op.via);
     if (unknown.length > 0) {
@@ -125,6 +135,8 @@ export class WsApi extends WsOperator {
   }
 
   private request(op: Operation & { req: string }, timeout: number, what: string): Promise<unknown[]> {
+    // Checked first: with no front end to ask, a closed channel would otherwise answer [].
+    if (this.closed) return Promise.reject(new ClosedError());
     // The same rule as sendOp: an unknown front end fails the request before anything is sent.
     const unknown = this.unknownIn(op.via);
     if (unknown.length > 0) return Promise.reject(new WsUnknownServerError(what, unknown));
