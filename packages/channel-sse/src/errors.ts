@@ -2,7 +2,7 @@ import { ChannelError, type ChannelErrorOptions } from "@sfn/channel-core";
 
 /** Stable codes of the errors this package raises. */
 export const SseErrorCode = {
-  /** An event name, id or client id contains CR, LF or NUL (it could inject fields or events), or a client id is empty or over 256 bytes. */
+  /** An event name, id, client id or room name contains CR, LF or NUL (it could inject fields or events), or a client id is empty or over 256 bytes. */
   INVALID_FIELD: "ERR_SSE_INVALID_FIELD",
   /** `via` named a service that is not a linked SSE front end. */
   UNKNOWN_SERVER: "ERR_SSE_UNKNOWN_SERVER",

@@ -7,6 +7,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { InvalidOptionError } from "@sfn/channel-core";
+import { SseError, SseErrorCode } from "./errors.js";
+import { assertField } from "./sse-frame.js";
 
 /** Longest client id, in UTF-8 bytes (from the application, or restored from `Last-Event-ID`). */
 export const MAX_CLIENT_ID_BYTES = 256;
@@ -26,6 +28,16 @@ const B64URL = /^[A-Za-z0-9_-]+$/;
 /** A fresh client id: 128 random bits from `node:crypto`, URL-safe (`[A-Za-z0-9_-]{22}`). */
 export function newClientId(): string {
   return randomBytes(16).toString("base64url");
+}
+
+/** Throws {@link SseError} (`ERR_SSE_INVALID_FIELD`) for a client id with CR, LF or NUL, lone surrogates, empty, or over 256 UTF-8 bytes. */
+export function checkClientId(id: string): void {
+  assertField("client id", id);
+  const bytes = Buffer.from(id, "utf8");
+  // Lone surrogates would not survive the trip through the event id.
+  if (bytes.length === 0 || bytes.length > MAX_CLIENT_ID_BYTES || bytes.toString("utf8") !== id) {
+    throw new SseError(SseErrorCode.INVALID_FIELD, `SSE client id must be 1 to ${MAX_CLIENT_ID_BYTES} bytes of well-formed UTF-8`);
+  }
 }
 
 /** A `Last-Event-ID` this front end can use: where the browser was, and which client it is. */

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { SseError, SseErrorCode } from "./errors.js";
-import { claimedClient, EventIds, MAX_CLIENT_ID_BYTES, MAX_EVENT_ID_LENGTH, newClientId } from "./event-id.js";
+import { checkClientId, claimedClient, EventIds, MAX_EVENT_ID_LENGTH, newClientId } from "./event-id.js";
 import { EventHistory, type HistoryEntry } from "./history.js";
+import { checkOptions } from "./options.js";
 import type { SseOperation } from "./protocol.js";
 import { SseClient, type SseClientHost, type SseCloseReason, type SseResponse } from "./sse-client.js";
-import { assertField, eventBody, jsonSerializer, retryField, type Serializer } from "./sse-frame.js";
+import { eventBody, jsonSerializer, retryField, type Serializer } from "./sse-frame.js";
 
 /** Options of an SSE front end. */
 export interface SseFrontEndOptions {
@@ -106,6 +107,7 @@ export class SseFrontEnd implements SseClientHost {
     options: SseFrontEndOptions,
     private readonly report: (e: SseError) => void,
   ) {
+    checkOptions(options);
     this.ids = new EventIds(options.idKey);
     this.tag = this.ids.epoch;
     this.retry = options.retry ?? 3000;
@@ -371,16 +373,6 @@ export class SseFrontEnd implements SseClientHost {
     if (until > Date.now()) return true;
     this.closedIds.delete(id);
     return false;
-  }
-}
-
-/** Throws {@link SseError} (`ERR_SSE_INVALID_FIELD`) for a client id with CR, LF or NUL, lone surrogates, empty, or over 256 UTF-8 bytes. */
-function checkClientId(id: string): void {
-  assertField("client id", id);
-  const bytes = Buffer.from(id, "utf8");
-  // Lone surrogates would not survive the trip through the event id.
-  if (bytes.length === 0 || bytes.length > MAX_CLIENT_ID_BYTES || bytes.toString("utf8") !== id) {
-    throw new SseError(SseErrorCode.INVALID_FIELD, `SSE client id must be 1 to ${MAX_CLIENT_ID_BYTES} bytes of well-formed UTF-8`);
   }
 }
 

@@ -1,4 +1,6 @@
-import { assertField } from "./sse-frame.js";
+import { InvalidOptionError } from "@sfn/channel-core";
+import { checkClientId } from "./event-id.js";
+import { assertField, checkEventName } from "./sse-frame.js";
 import type { SseOperation } from "./protocol.js";
 
 /** Where an operator sends its operations. */
@@ -12,7 +14,21 @@ interface State {
   rooms?: string[];
 }
 
-const list = (v: string | readonly string[]): string[] => (typeof v === "string" ? [v] : [...v]);
+/**
+ * The names given to a step: a string or an array of strings (else `InvalidOptionError`), each
+ * passed to `check` (which throws `ERR_SSE_INVALID_FIELD` for one that can never be valid).
+ */
+function list(step: string, what: string, v: string | readonly string[], check?: (name: string) => void): string[] {
+  const names: unknown[] | undefined = typeof v === "string" ? [v] : Array.isArray(v) ? [...v] : undefined;
+  if (!names?.every((n) => typeof n === "string")) {
+    throw new InvalidOptionError(`${step}() takes a ${what} (a string) or an array of them; got ${typeOf(v)}`);
+  }
+  if (check) for (const n of names as string[]) check(n);
+  return names as string[];
+}
+
+const typeOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "an array holding a non-string" : typeof v);
+const checkRoom = (room: string): void => assertField("room name", room);
 
 /**
  * Pushes Server-Sent Events to the browsers of linked SSE front ends. Every step returns a
@@ -33,19 +49,24 @@ export class SseOperator {
     protected readonly state: State = {},
   ) {}
 
-  /** Only these front ends (service ids). */
+  /** Only these front ends (service ids). Throws `InvalidOptionError` for anything but a string or an array of strings. */
   via(serverId: string | readonly string[]): SseOperator {
-    return new SseOperator(this.sink, { ...this.state, via: list(serverId) });
+    return new SseOperator(this.sink, { ...this.state, via: list("via", "service id", serverId) });
   }
 
-  /** Only these clients, by client id (never a room: rooms are a separate namespace, see `in`). Combines with `in` as a union. */
+  /**
+   * Only these clients, by client id (never a room: rooms are a separate namespace, see `in`). Combines with `in` as a union.
+   * Throws `ERR_SSE_INVALID_FIELD` for an id no client can have (CR, LF or NUL, empty, over 256 bytes), `InvalidOptionError` for a non-string.
+   */
   to(clientId: string | readonly string[]): SseOperator {
-    return new SseOperator(this.sink, { ...this.state, to: [...new Set([...(this.state.to ?? []), ...list(clientId)])] });
+    const to = list("to", "client id", clientId, checkClientId);
+    return new SseOperator(this.sink, { ...this.state, to: [...new Set([...(this.state.to ?? []), ...to])] });
   }
 
-  /** Only the clients in these rooms. Combines with `to` as a union. */
+  /** Only the clients in these rooms. Combines with `to` as a union. Throws `ERR_SSE_INVALID_FIELD` for a name with CR, LF or NUL, `InvalidOptionError` for a non-string. */
   in(room: string | readonly string[]): SseOperator {
-    return new SseOperator(this.sink, { ...this.state, rooms: [...new Set([...(this.state.rooms ?? []), ...list(room)])] });
+    const rooms = list("in", "room name", room, checkRoom);
+    return new SseOperator(this.sink, { ...this.state, rooms: [...new Set([...(this.state.rooms ?? []), ...rooms])] });
   }
 
   /** Sends a `message` event. */
@@ -53,9 +74,9 @@ export class SseOperator {
     return this.sink.send({ t: "send", data, ...this.state });
   }
 
-  /** Sends a named event. Throws `ERR_SSE_INVALID_FIELD` for a name with CR, LF or NUL. */
+  /** Sends a named event. Throws `ERR_SSE_INVALID_FIELD` for a name with CR, LF or NUL, `InvalidOptionError` for a non-string. */
   emit(event: string, data: unknown): boolean {
-    assertField("event name", event);
+    checkEventName(event);
     return this.sink.send({ t: "send", event, data, ...this.state });
   }
 

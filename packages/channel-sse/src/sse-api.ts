@@ -3,10 +3,10 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ClosedError } from "@sfn/channel-core";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { SseError, SseErrorCode } from "./errors.js";
-import { idKeyBytes } from "./event-id.js";
 import { SseFrontEnd, type SseConnectOptions, type SseFrontEndOptions } from "./front-end.js";
+import { checkOptions } from "./options.js";
 import { OP_TOPIC, readOperation, type SseOperation } from "./protocol.js";
-import { jsonSerializer } from "./sse-frame.js";
+import { hasNoJson, jsonSerializer, noJson } from "./sse-frame.js";
 import { SseOperator } from "./operator.js";
 import type { SseClient } from "./sse-client.js";
 
@@ -42,6 +42,7 @@ export class SseApi extends SseOperator {
    */
   serve(options?: SseFrontEndOptions): () => void {
     if (this.closed) throw new ClosedError();
+    checkOptions(options);
     if (!this.hub) {
       this.hub = new SseFrontEnd(this.channel.id, { ...this.options, ...options }, (e) => this.core.report(e));
       this.off = this.core.subscribe(OP_TOPIC, (data, meta) => {
@@ -116,11 +117,13 @@ export class SseApi extends SseOperator {
   }
 
   /**
-   * Refuses at the call site what no front end could send, where that is cheap to know: a string
-   * over `maxEventBytes`, a bigint over the serializer's digit cap. Other data is checked by each
-   * front end after serializing (dropped and reported there).
+   * Refuses at the call site what no front end could send, where that is cheap to know: data with
+   * no JSON form (undefined, a function, a symbol), a string over `maxEventBytes`, a bigint over
+   * the serializer's digit cap. Other data is checked by each front end after serializing
+   * (dropped and reported there).
    */
   private checkData(data: unknown): void {
+    if (hasNoJson(data)) throw noJson(data);
     const max = this.options.maxEventBytes ?? 1024 * 1024;
     if (typeof data === "string" && (data.length > max || Buffer.byteLength(data) > max)) {
       throw new SseError(SseErrorCode.TOO_LARGE, `SSE data of ${Buffer.byteLength(data)} bytes is over maxEventBytes (${max}); not sent`);
@@ -134,7 +137,8 @@ export type WithSse<C> = C & { readonly sse: SseApi };
 
 /**
  * Brings `sse` onto a channel: `withSse(channel).sse.send(...)`. Idempotent; the channel is
- * returned (not copied). `options` configure this service's SSE front end, if it becomes one.
+ * returned (not copied). `options` configure this service's SSE front end, if it becomes one;
+ * a bad one (wrong type or range, unknown key, short `idKey`) throws `InvalidOptionError` here.
  *
  * @example
  * ```ts
@@ -144,7 +148,7 @@ export type WithSse<C> = C & { readonly sse: SseApi };
  * ```
  */
 export function withSse<C extends ChannelLike>(channel: C, options?: SseFrontEndOptions): WithSse<C> {
-  // A bad key fails here, at startup, not at the first browser's request.
-  if (options?.idKey !== undefined) idKeyBytes(options.idKey);
+  // Bad options (a short key, a non-numeric bound, a typo) fail here, at startup, not at the first browser's request.
+  checkOptions(options);
   return extend(channel, "sse", () => new SseApi(channel, options));
 }

@@ -1,5 +1,5 @@
 import type { HistoryEntry } from "./history.js";
-import { comment, eventBody } from "./sse-frame.js";
+import { checkEventName, comment, eventBody } from "./sse-frame.js";
 
 /** The response side of one SSE connection: Node's http/1 `ServerResponse` and http/2 compat `Http2ServerResponse` both fit. */
 export interface SseResponse {
@@ -102,6 +102,7 @@ export class SseClient {
 
   /** Sends a named event; returns false as {@link SseClient.send} does. */
   emit(event: string, data: unknown): boolean {
+    checkEventName(event);
     return this.host.sendTo(this, event, data);
   }
 

@@ -55,8 +55,15 @@ describe("SSE wire format", () => {
   it("serializes non-string data as JSON (bigint as a string)", () => {
     expect(jsonSerializer({ a: [1, "x"] })).toBe('{"a":[1,"x"]}');
     expect(jsonSerializer(10n)).toBe('"10"');
-    expect(jsonSerializer(undefined)).toBe("");
     expect(jsonSerializer("plain")).toBe("plain");
+  });
+
+  it("refuses data with no JSON form (undefined, a function, a symbol) instead of writing an empty data line", () => {
+    for (const data of [undefined, () => 1, Symbol("s"), { toJSON: () => undefined }]) {
+      expect(() => jsonSerializer(data)).toThrow(expect.objectContaining({ code: "ERR_SSE_SERIALIZE" }));
+    }
+    expect(jsonSerializer(null)).toBe("null");
+    expect(jsonSerializer({ f: () => 1 })).toBe("{}");
   });
 
   it("bounds bigints: up to 1,000 digits as a string, a longer one refused without converting it", () => {

@@ -3,6 +3,7 @@
  * Data can never break the stream: every line break (CRLF, CR or LF) starts a new `data:` line,
  * and names or ids that could inject a field or an event are refused.
  */
+import { InvalidOptionError } from "@sfn/channel-core";
 import { SseError, SseErrorCode } from "./errors.js";
 
 /** Turns a payload into the text of an event's data; the default is JSON for non-strings. */
@@ -21,14 +22,27 @@ function bigintText(v: bigint): string {
   return v.toString();
 }
 
-/** Strings as they are; everything else as JSON (`undefined` as an empty data field, a bigint of up to 1,000 digits as a string). */
+/**
+ * Strings as they are; everything else as JSON (a bigint of up to 1,000 digits as a string).
+ * Data with no JSON form (`undefined`, a function, a symbol) throws {@link SseError} (`ERR_SSE_SERIALIZE`).
+ */
 export const jsonSerializer: Serializer = (data) => {
   if (typeof data === "string") return data;
-  if (data === undefined) return "";
   if (typeof data === "bigint") return JSON.stringify(bigintText(data));
   const text = JSON.stringify(data, (_k, v: unknown) => (typeof v === "bigint" ? bigintText(v) : v));
-  return text ?? "";
+  if (text === undefined) throw noJson(data);
+  return text;
 };
+
+/** Whether `data` has no JSON form at all (`JSON.stringify` gives undefined): undefined, a function or a symbol. */
+export function hasNoJson(data: unknown): boolean {
+  return data === undefined || typeof data === "function" || typeof data === "symbol";
+}
+
+/** The error for data with no JSON form. */
+export function noJson(data: unknown): SseError {
+  return new SseError(SseErrorCode.SERIALIZE, `SSE data cannot be ${typeof data} (it has no JSON form); send a string or a JSON value`);
+}
 
 const UNSAFE = /[\r\n\0]/;
 const LINE_BREAK = /\r\n|\r|\n/;
@@ -41,6 +55,13 @@ export function assertField(name: string, value: string): void {
       `SSE ${name} ${JSON.stringify(value)} contains CR, LF or NUL, which would inject fields or events`,
     );
   }
+}
+
+/** Throws `InvalidOptionError` for an event name that is not a string, {@link SseError} (`ERR_SSE_INVALID_FIELD`) for one with CR, LF or NUL. */
+export function checkEventName(event: string): void {
+  if (typeof event !== "string")
+    throw new InvalidOptionError(`an SSE event name must be a string; got ${event === null ? "null" : typeof event}`);
+  assertField("event name", event);
 }
 
 /** The `event:` and `data:` lines and the closing blank line of one event (no `id:`). */

@@ -29,7 +29,8 @@ export interface FrontEnd {
 }
 
 export async function startFrontEnd(id: string, options: SseFrontEndOptions & { port?: number } = {}): Promise<FrontEnd> {
-  const channel = withSse(new MessageChannel({ id }), { retry: 100, keepAlive: 0, ...options });
+  const { port: _port, ...sse } = options;
+  const channel = withSse(new MessageChannel({ id }), { retry: 100, keepAlive: 0, ...sse });
   channel.sse.serve();
   const statuses: number[] = [];
   const errors: string[] = [];

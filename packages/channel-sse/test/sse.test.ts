@@ -106,6 +106,56 @@ describe("message.sse from a service with no browser connections", () => {
     const { error } = await pub.run(["emit", "x\nevent: admin", "pwned"]);
     expect(error).toMatchObject({ code: "ERR_SSE_INVALID_FIELD" });
   });
+
+  it("refuses client ids and room names with CR/LF/NUL in to()/in() at the call, and wrong types with InvalidOptionError", async () => {
+    const a = await open(web1);
+    for (const chain of [
+      [
+        ["to", "a\nb"],
+        ["send", "x"],
+      ],
+      [
+        ["to", ["ok", "a\rb"]],
+        ["send", "x"],
+      ],
+      [["to", ""], ["close"]],
+      [
+        ["to", "x".repeat(257)],
+        ["emit", "x", "y"],
+      ],
+      [
+        ["in", "room\0"],
+        ["send", "x"],
+      ],
+      [
+        ["via", "web-1"],
+        ["in", "r\n"],
+        ["send", "x"],
+      ],
+    ] as [string, ...unknown[]][][]) {
+      expect((await pub.run(...chain)).error).toMatchObject({ code: "ERR_SSE_INVALID_FIELD" });
+    }
+    for (const chain of [
+      [
+        ["to", 5],
+        ["send", "x"],
+      ],
+      [
+        ["in", [null]],
+        ["send", "x"],
+      ],
+      [
+        ["via", { id: "web-1" }],
+        ["send", "x"],
+      ],
+      [["emit", 7, "x"]],
+    ] as [string, ...unknown[]][][]) {
+      expect((await pub.run(...chain)).error).toMatchObject({ code: "ERR_INVALID_OPTION", name: "InvalidOptionError" });
+    }
+    expect((await pub.run(["to", a.id], ["in", "room"], ["send", "fine"])).value).toBe(true);
+    await flushed([a]);
+    expect(a.got("message")).toEqual(["fine"]);
+  });
 });
 
 describe("close and the refused reconnect", () => {
@@ -394,6 +444,22 @@ describe("bounded cost: event size, history bytes, bigints", () => {
       await p.stop();
       await fe.close();
     }
+  });
+
+  it("data with no JSON form (undefined, a function, a symbol) is refused with ERR_SSE_SERIALIZE, not sent as an empty data line", async () => {
+    const a = await open(web1);
+    const client = web1.channel.sse.clients().find((c) => c.id === a.id)!;
+    const serialize = expect.objectContaining({ code: "ERR_SSE_SERIALIZE" });
+    for (const data of [undefined, () => 1, Symbol("s")]) {
+      expect(() => client.send(data)).toThrow(serialize);
+      expect(() => client.emit("x", data)).toThrow(serialize);
+      expect(() => web1.channel.sse.send(data)).toThrow(serialize);
+      expect(() => web1.channel.sse.to(a.id).emit("x", data)).toThrow(serialize);
+    }
+    expect(client.send("after")).toBe(true);
+    await until(() => a.got("message").length > 0);
+    expect(a.got("message")).toEqual(["after"]);
+    expect(a.got("x")).toEqual([]);
   });
 
   it("a huge bigint is refused by the serializer at the publisher, without converting it", async () => {
