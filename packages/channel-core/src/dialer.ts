@@ -40,6 +40,9 @@ export class Dialer {
   private deadline: NodeJS.Timeout | undefined;
   private stopped = false;
   private established = false;
+  // Why the last attempt failed, for the first connect's timeout: a bad certificate or a
+  // refused TCP connection is retried like any failure, and the caller should learn which.
+  private lastError: unknown;
   private settle: { resolve: () => void; reject: (e: ChannelError) => void } | undefined;
 
   constructor(
@@ -53,7 +56,12 @@ export class Dialer {
       this.settle = { resolve, reject };
     });
     this.deadline = setTimeout(() => {
-      this.stop(new ConnectError(`could not link to ${this.url} within ${timeout} ms`));
+      const last = this.lastError as Error | undefined;
+      this.stop(
+        new ConnectError(`could not link to ${this.url} within ${timeout} ms${last?.message ? ` (last attempt: ${last.message})` : ""}`, {
+          cause: last,
+        }),
+      );
     }, timeout);
     this.dialNow();
     return first;
@@ -89,6 +97,7 @@ export class Dialer {
   down(reason: LinkDownReason, error: ChannelError | undefined, peer?: string): void {
     if (this.stopped) return;
     if (peer !== undefined) this.peer = peer;
+    if (error) this.lastError = error;
     if (reason === "peer-disconnected") {
       debug("%s: peer ended the link for good", this.url);
       this.stop(new ConnectError(`peer at ${this.url} ended the link`, { cause: error }));
@@ -122,6 +131,7 @@ export class Dialer {
     if (this.stopped) return;
     this.host.dial(this.url, this).catch((error: unknown) => {
       debug("%s: dial failed: %s", this.url, (error as Error)?.message);
+      this.lastError = error;
       // A URL the transport cannot dial at all: the first connect fails at once, not at its timeout.
       if ((error as ChannelError | undefined)?.code === ErrorCode.INVALID_OPTION && !this.established) {
         this.stop(error as ChannelError);

@@ -41,7 +41,9 @@ function checkListenOptions(options: ListenOptions): void {
   const { port, host } = options as { port: unknown; host?: unknown };
   const valid = typeof port === "number" ? Number.isInteger(port) : typeof port === "string" && /^\d{1,5}$/.test(port);
   if (!valid || Number(port) < 0 || Number(port) > 65535) {
-    throw new InvalidOptionError(`port must be an integer from 0 to 65535 (0 picks a free one; got ${JSON.stringify(port)})`);
+    throw new InvalidOptionError(
+      `port must be an integer from 0 to 65535, a number or a string of digits (0 picks a free one; got ${JSON.stringify(port)})`,
+    );
   }
   if (host !== undefined && (typeof host !== "string" || host.length === 0))
     throw new InvalidOptionError("host must be a non-empty string");

@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { ErrorCode, MessageChannel, TransportError } from "../src/index.js";
+import { ConnectError, ErrorCode, MessageChannel, TransportError } from "../src/index.js";
 import { Mesh, collect } from "./helpers.js";
 
 const mesh = new Mesh();
@@ -66,5 +66,19 @@ describe("options a channel cannot honour throw InvalidOptionError at the call",
     ch.publish("t", 2, { to: ["pub"] });
     ch.publish("t", 3, { to: "pub" });
     expect(got.data).toEqual([2, 3]);
+  });
+
+  it("a first connect that times out says why its last attempt failed (refused, a bad certificate...), with that error as its cause", async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+    const port = (blocker.address() as { port: number }).port;
+    await new Promise((r) => blocker.close(r)); // nothing listens there now
+    const error = await mesh
+      .channel("dialer", { reconnect: { initialDelay: 20, maxDelay: 50 } })
+      .connect(`ws://127.0.0.1:${port}/`, { timeout: 300 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as Error).message).toMatch(/within 300 ms \(last attempt: .*ECONNREFUSED/);
+    expect((error as Error).cause).toBeDefined();
   });
 });

@@ -77,8 +77,21 @@ describe("TLS links (wss://)", () => {
     const a = mesh.channel("svc-a", { secret: testSecret });
     const { url } = await a.listen({ port: 0, tls: { cert: forged.cert, key: forged.key } });
     const b = mesh.channel("svc-b", { secret: testSecret });
-    await expect(b.connect(url, { tls: { ca: pki.ca }, timeout: 1000 })).rejects.toMatchObject({ code: ErrorCode.CONNECT });
+    // The caller learns why: the certificate, not a silent timeout.
+    await expect(b.connect(url, { tls: { ca: pki.ca }, timeout: 1000 })).rejects.toMatchObject({
+      code: ErrorCode.CONNECT,
+      message: expect.stringMatching(/last attempt: .*(certificate|verify)/i),
+    });
     expect(a.peers()).toEqual([]);
+  });
+
+  it("an https:// URL is dialled as wss:// and takes the same TLS options", async () => {
+    const server = pki.issue({ cn: "svc-a", services: ["svc-a"] });
+    const a = mesh.channel("svc-a", { secret: testSecret });
+    const { url } = await a.listen({ port: 0, tls: { cert: server.cert, key: server.key } });
+    const b = mesh.channel("svc-b", { secret: testSecret });
+    await b.connect(url.replace(/^wss:/, "https:"), { tls: { ca: pki.ca }, identity: true });
+    await until(() => a.peers().length === 1, 5000, "the link");
   });
 
   it("refuses TLS options with a ws:// URL, and identity without wss://", async () => {

@@ -232,6 +232,7 @@ export class NatsRouter implements Router {
       // `waitOnFirstConnect`): the channel cannot route, as after a refused id claim.
       this.closed = true;
       this.window.close();
+      await this.durable?.close();
       const servers = [this.connectOptions.servers ?? "nats://127.0.0.1:4222"].flat().join(", ");
       throw new ConnectError(`could not connect to NATS (${servers}): ${(error as Error)?.message ?? String(error)}`, { cause: error });
     }

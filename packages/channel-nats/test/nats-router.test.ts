@@ -41,18 +41,24 @@ function channel(id: string, options: NatsRouterOptions & { servers: string | st
 }
 
 describe("NatsRouter", () => {
-  it("no server at the first connection: ready() rejects with ERR_CONNECT (a ChannelError), what was published is reported, later publishes throw ERR_CLOSED", async () => {
-    const url = `nats://127.0.0.1:${await freePort()}`;
-    const ch = channel("lonely", { servers: url, namespace: `none-${++namespaces}` });
-    const drops: DropInfo[] = [];
-    ch.on("drop", (d) => drops.push(d));
-    ch.subscribe("t", () => {});
-    ch.publish("t", "before ready");
-    await expect(ch.ready()).rejects.toMatchObject({ code: ErrorCode.CONNECT, message: expect.stringContaining(url) });
-    await until(() => drops.length > 0, 5000, "the drop report");
-    expect(drops[0]).toMatchObject({ reason: "disconnected" });
-    expect(() => ch.publish("t", "after")).toThrow(expect.objectContaining({ code: ErrorCode.CLOSED }));
-  });
+  it.each([
+    ["core NATS", {}],
+    ["durable mode", { durable: {} }],
+  ])(
+    "no server at the first connection (%s): ready() rejects with ERR_CONNECT (a ChannelError), what was published is reported, later publishes throw ERR_CLOSED",
+    async (_mode, extra) => {
+      const url = `nats://127.0.0.1:${await freePort()}`;
+      const ch = channel("lonely", { servers: url, namespace: `none-${++namespaces}`, ...extra });
+      const drops: DropInfo[] = [];
+      ch.on("drop", (d) => drops.push(d));
+      ch.subscribe("t", () => {});
+      ch.publish("t", "before ready");
+      await expect(ch.ready()).rejects.toMatchObject({ code: ErrorCode.CONNECT, message: expect.stringContaining(url) });
+      await until(() => drops.length > 0, 5000, "the drop report");
+      expect(drops[0]).toMatchObject({ reason: "disconnected" });
+      expect(() => ch.publish("t", "after")).toThrow(expect.objectContaining({ code: ErrorCode.CLOSED }));
+    },
+  );
 
   it("a second live instance with the same id is refused with ERR_DUPLICATE_ID; the first keeps working", async () => {
     const namespace = `dup-${++namespaces}`;

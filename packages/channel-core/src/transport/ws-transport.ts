@@ -215,11 +215,11 @@ function verifiedPeerIds(socket: Duplex | Socket | undefined): string[] | undefi
 
 /** Refuses TLS settings that cannot apply to `url` (plain `ws://`). */
 export function checkDialOptions(url: string, options: DialOptions): void {
-  const secure = /^wss:/i.test(url);
+  const secure = /^(wss|https):/i.test(url);
   if (options.tls !== undefined && !secure) {
-    throw new InvalidOptionError(`tls options were given for ${url}: use a wss:// URL, or drop the tls options`);
+    throw new InvalidOptionError(`tls options were given for ${url}: use a wss:// (or https://) URL, or drop the tls options`);
   }
-  if (options.identity && !secure) throw new InvalidOptionError(`identity: true needs a wss:// URL (got ${url})`);
+  if (options.identity && !secure) throw new InvalidOptionError(`identity: true needs a wss:// (or https://) URL (got ${url})`);
   if (options.identity && options.tls?.rejectUnauthorized === false) {
     throw new InvalidOptionError("identity: true needs a verified server certificate: rejectUnauthorized must not be false");
   }
