@@ -115,3 +115,22 @@ describe("a closed channel", () => {
     expect(() => fe.channel.ws.emit("x")).toThrow(ClosedError);
   });
 });
+
+describe("serve(io, options)", () => {
+  it("refuses unknown options and a coalesceWrites that is not a boolean, and serves nothing", async () => {
+    const { Server } = await import("socket.io");
+    const io = new Server();
+    const fe = withWs(new MessageChannel({ id: "fe-options" }));
+    try {
+      expect(() => fe.ws.serve(io, { coalesce: false } as never)).toThrow(InvalidOptionError);
+      expect(() => fe.ws.serve(io, { coalesceWrites: "no" } as never)).toThrow(/coalesceWrites must be a boolean/);
+      expect(fe.ws.servers()).toEqual([]);
+      const off = fe.ws.serve(io, { coalesceWrites: false });
+      expect(fe.ws.servers()).toEqual(["fe-options"]);
+      off();
+    } finally {
+      // io was never attached to an HTTP server: nothing of it to close.
+      await fe.close();
+    }
+  });
+});
