@@ -16,6 +16,8 @@ export interface CoreResult {
   pubRssMb: number;
   /** The publisher's CPU time per message at saturation (µs). */
   pubCpu: number;
+  /** The subscriber's CPU time per message at saturation (µs), until its last message. */
+  subCpu: number;
 }
 
 interface Report {
@@ -26,6 +28,7 @@ interface Report {
   lastAt: number;
   p50: number;
   p99: number;
+  cpuMicros: number;
 }
 
 /** Waits until the subscriber has `n` messages or stops making progress. */
@@ -78,6 +81,7 @@ export async function runCore(key: keyof typeof systems, o: CoreBenchOptions): P
       p99: lat.p99 / 1000,
       pubRssMb: sat.maxRss / 1024 / 1024,
       pubCpu: sat.cpuMicros / o.messages,
+      subCpu: satReport.cpuMicros / satReport.count,
     };
   } finally {
     await pub.stop();

@@ -29,12 +29,12 @@ async function core(): Promise<void> {
     }
   }
   console.log(
-    "| system | msgs/s at saturation | p50 ms @20k/s | p99 ms @20k/s | lost | out of order | dup | publisher max RSS MB | publisher CPU µs/msg |",
+    "| system | msgs/s at saturation | p50 ms @20k/s | p99 ms @20k/s | lost | out of order | dup | publisher max RSS MB | publisher CPU µs/msg | subscriber CPU µs/msg |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
     console.log(
-      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} | ${fmt(r.pubCpu, 2)} |`,
+      `| ${r.system} | ${fmt(r.throughput)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.lost} | ${r.outOfOrder} | ${r.duplicates} | ${fmt(r.pubRssMb)} | ${fmt(r.pubCpu, 2)} | ${fmt(r.subCpu, 2)} |`,
     );
   }
   const ours = results.find((r) => r.system === "sfn-channel");

@@ -13,9 +13,12 @@ async function main(): Promise<void> {
   if (role === "sub") {
     const rx = new Receiver();
     const { sub, address: addr } = await system.subscriber(TOPIC, (b) => rx.onPayload(b));
+    // CPU time since the last reset: the subscriber's cost per message, receiving included.
+    let cpu0 = process.cpuUsage();
     process.on("message", async (m: { cmd: string; latency?: boolean; all?: boolean }) => {
       if (m.cmd === "reset") {
         rx.reset();
+        cpu0 = process.cpuUsage();
         rx.recordLatency = Boolean(m.latency);
         send({ type: "reset" });
       } else if (m.cmd === "report") {
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
           // Every latency, when asked: percentiles over several subscribers need them all.
           latencies: m.all ? rx.latencies : undefined,
           rss: process.memoryUsage().rss,
+          cpuMicros: ((u) => u.user + u.system)(process.cpuUsage(cpu0)),
         });
       } else if (m.cmd === "close") {
         await sub.close();
