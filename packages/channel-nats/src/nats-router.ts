@@ -223,16 +223,25 @@ export class NatsRouter implements Router {
     return this.starting ?? Promise.reject(new InvalidOptionError("the NATS router is not attached to a channel"));
   }
 
+  /**
+   * The start failed for good (no server, a refused id claim, a refused stream or consumer): the
+   * channel cannot route. What was published meanwhile, on core NATS or durable, is reported as
+   * dropped, and later publishes throw `ERR_CLOSED`.
+   */
+  private async abandonStart(nc: NatsConnection | undefined): Promise<void> {
+    this.closed = true;
+    this.window.close();
+    await this.durable?.close();
+    await nc?.close();
+  }
+
   private async start(): Promise<void> {
     let nc: NatsConnection;
     try {
       nc = await connect({ name: this.host.id, ...this.connectOptions });
     } catch (error) {
-      // No server answered the first connection (nats.js retries only once connected, or with
-      // `waitOnFirstConnect`): the channel cannot route, as after a refused id claim.
-      this.closed = true;
-      this.window.close();
-      await this.durable?.close();
+      // No server answered the first connection (nats.js retries only once connected, or with `waitOnFirstConnect`).
+      await this.abandonStart(undefined);
       const servers = [this.connectOptions.servers ?? "nats://127.0.0.1:4222"].flat().join(", ");
       throw new ConnectError(`could not connect to NATS (${servers}): ${(error as Error)?.message ?? String(error)}`, { cause: error });
     }
@@ -246,9 +255,7 @@ export class NatsRouter implements Router {
       // Before subscribing to the own inbox: an answer there means a live holder of this id.
       await claimId(nc, this.space, this.host.id, this.host.instance, this.claimTimeout);
     } catch (error) {
-      this.closed = true;
-      this.window.close();
-      await nc.close();
+      await this.abandonStart(nc);
       throw error;
     }
     nc.subscribe(this.space.inbox(this.host.id), { callback: (err, msg) => void (err || this.onInbox(msg)) });
@@ -261,10 +268,7 @@ export class NatsRouter implements Router {
         await this.durable.start(nc);
         if (this.host.patterns().some((p) => !p.startsWith(RESERVED_PREFIX))) await this.durable.consume();
       } catch (error) {
-        this.closed = true;
-        this.window.close();
-        await this.durable.close();
-        await nc.close();
+        await this.abandonStart(nc);
         throw error;
       }
     }

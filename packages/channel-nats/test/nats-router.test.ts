@@ -41,6 +41,26 @@ function channel(id: string, options: NatsRouterOptions & { servers: string | st
 }
 
 describe("NatsRouter", () => {
+  it("a refused id claim in durable mode: what was published before ready() is reported as dropped, later publishes throw ERR_CLOSED", async () => {
+    const js = await startNatsServer({ jetstream: true });
+    try {
+      const namespace = `dup-durable-${++namespaces}`;
+      const first = channel("svc", { servers: js.url, namespace });
+      await first.ready();
+      const second = channel("svc", { servers: js.url, namespace, durable: {} });
+      const drops: DropInfo[] = [];
+      second.on("drop", (d) => drops.push(d));
+      second.publish("t", "before ready");
+      await expect(second.ready()).rejects.toMatchObject({ code: ErrorCode.DUPLICATE_ID });
+      await until(() => drops.length > 0, 5000, "the drop report");
+      expect(drops[0]).toMatchObject({ reason: "disconnected" });
+      expect(() => second.publish("t", "after")).toThrow(expect.objectContaining({ code: ErrorCode.CLOSED }));
+    } finally {
+      await Promise.all(channels.splice(0).map((c) => c.close({ drainTimeout: 500 })));
+      await js.stop();
+    }
+  });
+
   it.each([
     ["core NATS", {}],
     ["durable mode", { durable: {} }],
