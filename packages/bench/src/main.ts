@@ -183,19 +183,10 @@ async function wsHop(): Promise<void> {
   const m = (r: WsHopResult, f: (x: WsHopRound) => number): number => median(r.rounds.map(f));
   console.log("| system | front end | publisher | broker (redis-server) | whole hop | front end per round |");
   console.log("|---|---:|---:|---:|---:|---|");
-  for (const r of results)
-    console.log(
-      `| ${r.system} | ${fmt(
-        m(r, (x) => x.frontEnd),
-        1,
-      )} | ${fmt(
-        m(r, (x) => x.publisher),
-        1,
-      )} | ${fmt(
-        m(r, (x) => x.broker),
-        1,
-      )} | ` + `${fmt(m(r, total), 1)} | ${r.rounds.map((x) => fmt(x.frontEnd, 1)).join(", ")} |`,
-    );
+  for (const r of results) {
+    const cells = [m(r, (x) => x.frontEnd), m(r, (x) => x.publisher), m(r, (x) => x.broker), m(r, total)].map((v) => fmt(v, 1));
+    console.log(`| ${r.system} | ${cells.join(" | ")} | ${r.rounds.map((x) => fmt(x.frontEnd, 1)).join(", ")} |`);
+  }
   const [ours, theirs] = results;
   if (ours && theirs && ours.rounds.length > 0 && theirs.rounds.length > 0) {
     // Rounds alternate, so round k of each system ran under about the same machine load: the

@@ -7,6 +7,11 @@ const [role, name, address] = process.argv.slice(2);
 const system = systems[name as keyof typeof systems];
 const TOPIC = "bench.topic";
 const send = (m: unknown): void => void process.send?.(m);
+/** User + system CPU time since `from` (µs). */
+const cpuSince = (from: NodeJS.CpuUsage): number => {
+  const { user, system } = process.cpuUsage(from);
+  return user + system;
+};
 
 async function main(): Promise<void> {
   if (!system) throw new Error(`unknown system ${name}`);
@@ -34,7 +39,7 @@ async function main(): Promise<void> {
           // Every latency, when asked: percentiles over several subscribers need them all.
           latencies: m.all ? rx.latencies : undefined,
           rss: process.memoryUsage().rss,
-          cpuMicros: ((u) => u.user + u.system)(process.cpuUsage(cpu0)),
+          cpuMicros: cpuSince(cpu0),
         });
       } else if (m.cmd === "close") {
         await sub.close();
@@ -62,9 +67,8 @@ async function main(): Promise<void> {
       );
       await pub.flush();
       sample();
-      // The publisher's CPU time over the run (µs), waiting included (which costs none).
-      const { user, system: sys } = process.cpuUsage(cpu0);
-      send({ type: "done", startAt, endAt: nowMicros(), maxRss, cpuMicros: user + sys });
+      // The publisher's CPU time over the run, waiting included (which costs none).
+      send({ type: "done", startAt, endAt: nowMicros(), maxRss, cpuMicros: cpuSince(cpu0) });
     } else if (m.cmd === "rate") {
       const startAt = await paced(
         m.rate as number,
