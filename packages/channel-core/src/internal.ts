@@ -13,6 +13,7 @@
 import { INTERNAL, type ChannelLike, type InternalApi } from "./message-channel.js";
 
 export { INTERNAL } from "./message-channel.js";
+export { knownKeys, stringList } from "./arguments.js";
 export type { ChannelLike, InternalApi, PublishToOptions, PublishToResult } from "./message-channel.js";
 export { RESERVED_PREFIX, assertTopic } from "./protocol/topic.js";
 export { FrameType, PROTOCOL_VERSION } from "./protocol/frames.js";

@@ -1,4 +1,5 @@
 import { AuthLimiter, PendingHandshakes, toSecret } from "./admission.js";
+import { knownKeys } from "./arguments.js";
 import { DEFAULT_BACKOFF, type Backoff } from "./backoff.js";
 import { InvalidOptionError } from "./errors.js";
 import type { DecodeLimits } from "./protocol/codec.js";
@@ -23,21 +24,6 @@ export function positive(name: string, value: number | undefined, fallback: numb
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(`${name} must be a positive number`);
   return value;
-}
-
-/**
- * Throws `InvalidOptionError` for a key `allowed` does not list: a misspelt option would
- * otherwise be ignored in silence, and for `secret` that means a mesh without authentication.
- */
-export function knownKeys(name: string, value: unknown, allowed: readonly string[]): void {
-  if (value === undefined) return;
-  if (value === null || typeof value !== "object") throw new InvalidOptionError(`${name} must be an object`);
-  const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0) {
-    throw new InvalidOptionError(
-      `unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} in ${name} (known: ${allowed.join(", ")})`,
-    );
-  }
 }
 
 const NESTED_KEYS = {

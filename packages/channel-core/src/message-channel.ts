@@ -3,7 +3,8 @@ import createDebug from "debug";
 import { createInstanceId } from "./auth.js";
 import { type ChannelError, ClosedError, ErrorCode, InvalidOptionError, SubscriberError } from "./errors.js";
 import { LocalSubscriptions } from "./interest.js";
-import { MESH_OPTION_KEYS, knownKeys } from "./mesh-options.js";
+import { knownKeys, stringList } from "./arguments.js";
+import { MESH_OPTION_KEYS } from "./mesh-options.js";
 import { MeshRouter } from "./mesh-router.js";
 import { encodeMessageBody } from "./protocol/codec.js";
 import { assertPattern, assertTopic } from "./protocol/topic.js";
@@ -95,11 +96,9 @@ const CHANNEL_OPTION_KEYS: readonly string[] = ["id", "router", ...MESH_OPTION_K
 
 /** `publish`'s `to`: a service id or several, as a set; anything else throws `InvalidOptionError`. */
 function recipients(to: unknown): Set<string> {
-  const ids: unknown[] | undefined = typeof to === "string" ? [to] : Array.isArray(to) ? to : undefined;
-  if (!ids?.every((id) => typeof id === "string")) {
-    throw new InvalidOptionError("to must be a service id or an array of service ids (strings)");
-  }
-  return new Set(ids as string[]);
+  const ids = stringList(to);
+  if (!ids) throw new InvalidOptionError("to must be a service id or an array of service ids (strings)");
+  return new Set(ids);
 }
 
 /** A channel given a router of its own takes no mesh options: they would be silently ignored. */

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "@sfn/channel-core";
+import { stringList } from "@sfn/channel-core/internal";
 import { checkClientId } from "./event-id.js";
 import { assertField, checkEventName } from "./sse-frame.js";
 import type { SseOperation } from "./protocol.js";
@@ -19,12 +20,10 @@ interface State {
  * passed to `check` (which throws `ERR_SSE_INVALID_FIELD` for one that can never be valid).
  */
 function list(step: string, what: string, v: string | readonly string[], check?: (name: string) => void): string[] {
-  const names: unknown[] | undefined = typeof v === "string" ? [v] : Array.isArray(v) ? [...v] : undefined;
-  if (!names?.every((n) => typeof n === "string")) {
-    throw new InvalidOptionError(`${step}() takes a ${what} (a string) or an array of them; got ${typeOf(v)}`);
-  }
-  if (check) for (const n of names as string[]) check(n);
-  return names as string[];
+  const names = stringList(v);
+  if (!names) throw new InvalidOptionError(`${step}() takes a ${what} (a string) or an array of them; got ${typeOf(v)}`);
+  if (check) for (const n of names) check(n);
+  return names;
 }
 
 const typeOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "an array holding a non-string" : typeof v);

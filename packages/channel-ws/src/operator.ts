@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "@sfn/channel-core";
+import { stringList } from "@sfn/channel-core/internal";
 import type { Operation, RemoteSocketInfo, Target } from "./protocol.js";
 
 /** Default time front ends get to answer `fetchSockets` and `emitWithAck`, in ms. */
@@ -36,8 +37,8 @@ const show = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) 
 
 /** A room or service id, or a list of them, as a new array; anything else throws `InvalidOptionError`. */
 function list(v: unknown, what: string): string[] {
-  if (typeof v === "string") return [v];
-  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return [...v];
+  const names = stringList(v);
+  if (names) return names;
   throw new InvalidOptionError(
     `${what} takes a string or an array of strings (got ${Array.isArray(v) ? "an array with a non-string" : show(v)})`,
   );

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { ClosedError, InvalidOptionError } from "@sfn/channel-core";
-import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
+import { extend, internals, knownKeys, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { WsError, WsErrorCode, WsTimeoutError, WsUnknownServerError } from "./errors.js";
 import { applyOperation, type SocketIoServer } from "./front-end.js";
 import { coalesceWrites } from "./coalesce-writes.js";
@@ -75,12 +75,7 @@ export class WsApi extends WsOperator {
       throw new WsError(WsErrorCode.USAGE, `service "${this.channel.id}" already serves a Socket.IO server; unserve() it first`);
     if (!(io?._nsps instanceof Map))
       throw new WsError(WsErrorCode.USAGE, "serve(io) takes a Socket.IO v4 Server (new Server() from socket.io)");
-    const unknown = Object.keys(options ?? {}).filter((k) => k !== "coalesceWrites");
-    if (options === null || typeof options !== "object" || unknown.length > 0) {
-      throw new InvalidOptionError(
-        `serve(io, options): unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} (known: coalesceWrites)`,
-      );
-    }
+    knownKeys("serve(io, options)", options, ["coalesceWrites"]);
     if (options.coalesceWrites !== undefined && typeof options.coalesceWrites !== "boolean") {
       throw new InvalidOptionError("serve(io, options): coalesceWrites must be a boolean");
     }
