@@ -27,6 +27,7 @@ async function main(): Promise<void> {
         rx.recordLatency = Boolean(m.latency);
         send({ type: "reset" });
       } else if (m.cmd === "report") {
+        rx.settle();
         send({
           type: "report",
           count: rx.count,
@@ -58,9 +59,11 @@ async function main(): Promise<void> {
   process.on("message", async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
     if (m.cmd === "saturate") {
       const cpu0 = process.cpuUsage();
+      // No latency is taken at saturation: the payloads carry a clock read once per 64.
+      let stamp = 0;
       const startAt = await flood(
         m.n as number,
-        (i) => pub.publish(makePayload(i)),
+        (i) => pub.publish(makePayload(i, (i & 63) === 0 ? (stamp = nowMicros()) : stamp)),
         () => pub.drain(),
         1000,
         (i) => i % 50_000 === 0 && sample(),
