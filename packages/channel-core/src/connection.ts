@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import createDebug from "debug";
 import { authProof, createEphemeral, createNonce, proofMatches, resumeProof, sessionKey, transcriptHash, type Ephemeral } from "./auth.js";
 import {

@@ -17,6 +17,7 @@
  * of subject is refused with a reason instead of misread. Durable mode (JetStream) keeps its
  * header format (`Nats-Msg-Id`, `Sfn-From`).
  */
+import { Buffer } from "node:buffer";
 
 /** First byte of a message on an inbox subject (`{ to }`): the sender, then core's message body. */
 export const FRAME_MARK = 0xc1;

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import type { HistoryEntry } from "./history.js";
 import { checkEventName, comment, eventBody } from "./sse-frame.js";
 

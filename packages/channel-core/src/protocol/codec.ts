@@ -1,3 +1,5 @@
+// Node's global `Buffer` is a getter (a call per use, not inlined): hot paths import it.
+import { Buffer } from "node:buffer";
 import { Packr, Unpackr } from "msgpackr";
 import { ChannelError, ErrorCode, LimitExceededError, PayloadError, ProtocolError } from "../errors.js";
 import { FrameType, PROTOCOL_VERSION, Role, type ControlFrame, type Frame } from "./frames.js";

@@ -12,7 +12,7 @@
  * receives one small object per WebSocket message paid ~15 µs of CPU for it, more than the
  * whole Redis adapter hop it replaces.
  */
-import { isUtf8 } from "node:buffer";
+import { Buffer, isUtf8 } from "node:buffer";
 import { DEFAULT_VALUE_LIMITS, HOT_READS, SHAPE_OVERHEAD, type ValueLimits } from "./value-guard.js";
 
 /** Thrown (one shared instance) where this reader gives up; the caller decodes the bytes the usual way. */
