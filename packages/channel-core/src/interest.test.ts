@@ -145,4 +145,38 @@ describe("LocalSubscriptions", () => {
     subs.remove("a.>");
     expect(subs.match("a.b").map((r) => r.listener)).toEqual(["exact", "exact2", "star"]);
   });
+
+  it("answers a topic asked again after listeners change (its last answer is not kept past a change)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.constantFrom("add", "remove", "removeAll", "ask"), fc.oneof(patternArb, topicArb, onlyTail), fc.integer({ min: 0, max: 2 }), topicArb),
+          { maxLength: 40 },
+        ),
+        (steps) => {
+          const subs = new LocalSubscriptions<number>();
+          // The reference: pattern → listeners, patterns in first-subscription order.
+          const live = new Map<string, Set<number>>();
+          for (const [step, pattern, listener, topic] of steps) {
+            if (step === "add") {
+              subs.add(pattern, listener);
+              live.set(pattern, (live.get(pattern) ?? new Set()).add(listener));
+            } else if (step === "remove" || step === "removeAll") {
+              subs.remove(pattern, step === "remove" ? listener : undefined);
+              const set = live.get(pattern);
+              if (step === "remove") set?.delete(listener);
+              else set?.clear();
+              if (set?.size === 0) live.delete(pattern);
+            }
+            const expected = [...live]
+              .filter(([p]) => new CompiledPattern(p).matches(topic))
+              .flatMap(([p, ls]) => [...ls].map((l) => ({ pattern: p, listener: l })));
+            // The same topic twice in a row: the second answer may come from the memo.
+            expect([subs.match(topic), subs.match(topic)]).toEqual([expected, expected]);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
 });

@@ -276,6 +276,9 @@ export class LocalSubscriptions<L> {
   private readonly byPattern = new Map<string, PatternEntry<L>>();
   private readonly trie = new PatternTrie<PatternEntry<L>>();
   private cache = new Map<string, Registration<L>[]>();
+  // The last answer (a run of messages on one topic skips the cache's hash lookup); cleared with the cache.
+  private lastTopic: string | undefined;
+  private lastRegs: Registration<L>[] = [];
   private nextOrder = 0;
 
   /** Adds a listener; true if this is the first listener of the pattern. */
@@ -288,7 +291,7 @@ export class LocalSubscriptions<L> {
       this.trie.set(pattern, entry);
     }
     entry.listeners.add(listener);
-    this.cache.clear();
+    this.forget();
     return fresh;
   }
 
@@ -298,7 +301,7 @@ export class LocalSubscriptions<L> {
     if (!entry) return false;
     if (listener === undefined) entry.listeners.clear();
     else entry.listeners.delete(listener);
-    this.cache.clear();
+    this.forget();
     if (entry.listeners.size > 0) return false;
     this.byPattern.delete(pattern);
     this.trie.delete(pattern);
@@ -309,8 +312,13 @@ export class LocalSubscriptions<L> {
   match(topic: string): readonly Registration<L>[] {
     // A service that only publishes asks this on every publish: no lookup at all then.
     if (this.byPattern.size === 0) return NO_REGISTRATIONS;
+    if (topic === this.lastTopic) return this.lastRegs;
     let regs = this.cache.get(topic);
-    if (regs) return regs;
+    if (regs) {
+      this.lastTopic = topic;
+      this.lastRegs = regs;
+      return regs;
+    }
     const entries: PatternEntry<L>[] = [];
     this.trie.match(topic, (e) => void entries.push(e));
     if (entries.length > 1) entries.sort((a, b) => a.order - b.order);
@@ -318,7 +326,15 @@ export class LocalSubscriptions<L> {
     for (const e of entries) for (const listener of e.listeners) regs.push({ pattern: e.pattern, listener });
     if (this.cache.size >= CACHE_LIMIT) this.cache = new Map();
     this.cache.set(topic, regs);
+    this.lastTopic = topic;
+    this.lastRegs = regs;
     return regs;
+  }
+
+  private forget(): void {
+    this.cache.clear();
+    this.lastTopic = undefined;
+    this.lastRegs = [];
   }
 
   /** Every pattern with at least one listener. */

@@ -437,6 +437,8 @@ function readMessageFrames(data: Uint8Array, frames: Frame[], values: ValueLimit
   if (!Buffer.isBuffer(data)) return 0;
   const buf = data;
   const len = data.length;
+  const memory = buf.buffer;
+  const base = buf.byteOffset;
   let at = 0;
   // The first frame whose payload defined a record, and where it starts.
   let firstRecordFrame = -1;
@@ -480,7 +482,8 @@ function readMessageFrames(data: Uint8Array, frames: Frame[], values: ValueLimit
       if (dataStart + size > len) break;
       const topic = asciiTopic(buf, p, topicEnd);
       if (topic === undefined) break;
-      frames.push({ type: FrameType.MSG, seq, topic, data: buf.subarray(dataStart, dataStart + size) });
+      // A view like `subarray`'s, without its species lookup (a getter call): ~20 ns a payload.
+      frames.push({ type: FrameType.MSG, seq, topic, data: Buffer.from(memory, base + dataStart, size) });
       at = dataStart + size;
       continue;
     }
