@@ -1,9 +1,13 @@
+// Node's globals `Buffer` and `process` are getters, called on every use: imported instead.
+import { Buffer } from "node:buffer";
+import { hrtime } from "node:process";
+
 /** Every system carries the same ~100-byte binary payload: sequence number, send time, padding. */
 export const PAYLOAD_SIZE = 100;
 
 /** Monotonic clock shared by every process on the machine, in microseconds. */
 export function nowMicros(): number {
-  return Number(process.hrtime.bigint() / 1000n);
+  return Number(hrtime.bigint() / 1000n);
 }
 
 // The padding every payload carries, copied in (a zero-filled `Buffer.alloc(n, fill)` per

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -218,6 +219,8 @@ function decodeByHand(topic: Uint8Array, onPayload: (b: Uint8Array) => void): (d
   return (data) => {
     let o = 0;
     const n = data.length;
+    const memory = data.buffer;
+    const base = data.byteOffset;
     while (o < n) {
       // The topic: any str header, then its bytes.
       const start = o;
@@ -251,7 +254,8 @@ function decodeByHand(topic: Uint8Array, onPayload: (b: Uint8Array) => void): (d
         o += 5;
       } else throw new Error(`raw ws: expected a bin payload at ${o}, found 0x${b.toString(16)}`);
       if (o + pl > n) throw new Error("raw ws: truncated frame");
-      if (same) onPayload(data.subarray(o, o + pl));
+      // A view as SFN's reader makes it (no species lookup, unlike subarray).
+      if (same) onPayload(Buffer.from(memory, base + o, pl));
       o += pl;
     }
   };
