@@ -142,6 +142,8 @@ export class NatsRouter implements Router {
   private maxPayload = Infinity;
   private starting: Promise<void> | undefined;
   private closed = false;
+  // Set when the first start failed (no server, refused id, durable setup): nothing can be routed.
+  private startFailed = false;
 
   constructor(options: NatsRouterOptions) {
     const { namespace, heartbeat, window, claimTimeout, presenceSettle, durable, ...connectOptions } = options;
@@ -230,6 +232,7 @@ export class NatsRouter implements Router {
    */
   private async abandonStart(nc: NatsConnection | undefined): Promise<void> {
     this.closed = true;
+    this.startFailed = true;
     this.window.close();
     await this.durable?.close();
     await nc?.close();
@@ -480,6 +483,9 @@ export class NatsRouter implements Router {
   }
 
   servers(topic: string): string[] {
+    // A router that never started cannot reach anyone: requests (fetchSockets, emitWithAck) fail
+    // as publishes do, instead of finding no front end and answering [].
+    if (this.startFailed) throw new ClosedError("the channel's NATS router did not start (see ready()); close the channel");
     // Front ends are known by name from presence; interest in user topics is NATS's business.
     if (!topic.startsWith(RESERVED_PREFIX) || !this.presence) return [];
     return this.presence.frontEnds(topic).filter((id) => id !== this.host.id);

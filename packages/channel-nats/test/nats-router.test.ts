@@ -11,6 +11,7 @@ import {
   type NatsServer,
 } from "@sfn/test-utils";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
+import { withWs } from "../../channel-ws/src/index.js";
 import { FROM_HEADER, nats, type NatsRouterOptions } from "../src/index.js";
 import { TOPIC_FRAME_MARK, senderPrefix } from "../src/sender-frame.js";
 
@@ -41,7 +42,7 @@ function channel(id: string, options: NatsRouterOptions & { servers: string | st
 }
 
 describe("NatsRouter", () => {
-  it("a refused id claim in durable mode: what was published before ready() is reported as dropped, later publishes throw ERR_CLOSED", async () => {
+  it("a refused id claim in durable mode: what was published before ready() is reported as dropped, later publishes and front-end requests throw ERR_CLOSED", async () => {
     const js = await startNatsServer({ jetstream: true });
     try {
       const namespace = `dup-durable-${++namespaces}`;
@@ -65,7 +66,7 @@ describe("NatsRouter", () => {
     ["core NATS", {}],
     ["durable mode", { durable: {} }],
   ])(
-    "no server at the first connection (%s): ready() rejects with ERR_CONNECT (a ChannelError), what was published is reported, later publishes throw ERR_CLOSED",
+    "no server at the first connection (%s): ready() rejects with ERR_CONNECT (a ChannelError), what was published is reported, later publishes and front-end requests throw ERR_CLOSED",
     async (_mode, extra) => {
       const url = `nats://127.0.0.1:${await freePort()}`;
       const ch = channel("lonely", { servers: url, namespace: `none-${++namespaces}`, ...extra });
@@ -77,6 +78,13 @@ describe("NatsRouter", () => {
       await until(() => drops.length > 0, 5000, "the drop report");
       expect(drops[0]).toMatchObject({ reason: "disconnected" });
       expect(() => ch.publish("t", "after")).toThrow(expect.objectContaining({ code: ErrorCode.CLOSED }));
+      // Requests to front ends fail the same way, rather than finding none and answering [].
+      const { ws } = withWs(ch);
+      await expect(ws.fetchSockets()).rejects.toMatchObject({ code: ErrorCode.CLOSED, message: expect.stringContaining("did not start") });
+      await expect(ws.timeout(100).emitWithAck("ping")).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+      expect(() => ws.servers()).toThrow(expect.objectContaining({ code: ErrorCode.CLOSED }));
+      await ch.close();
+      expect(ws.servers()).toEqual([]);
     },
   );
 
