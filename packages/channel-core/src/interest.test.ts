@@ -150,7 +150,12 @@ describe("LocalSubscriptions", () => {
     fc.assert(
       fc.property(
         fc.array(
-          fc.tuple(fc.constantFrom("add", "remove", "removeAll", "ask"), fc.oneof(patternArb, topicArb, onlyTail), fc.integer({ min: 0, max: 2 }), topicArb),
+          fc.tuple(
+            fc.constantFrom("add", "remove", "removeAll", "ask"),
+            fc.oneof(patternArb, topicArb, onlyTail),
+            fc.integer({ min: 0, max: 2 }),
+            topicArb,
+          ),
           { maxLength: 40 },
         ),
         (steps) => {
