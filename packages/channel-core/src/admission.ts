@@ -67,7 +67,7 @@ export interface BanInfo {
 }
 
 /**
- * Counts failed authentications per address. After `maxFailures` in `window`, new
+ * Counts failed handshakes (failed proofs among them) per address. After `maxFailures` in `window`, new
  * connections from that address are refused for `ban` ms, doubling with each ban in a row up
  * to `maxBan`. A ban only delays: once it ends, the address may try again (so a service with
  * the right secret on the same host as an attacker gets in between bans), and a success from

@@ -87,8 +87,9 @@ export interface ConnectionHost {
   /** The connection is gone. */
   linkClosed(conn: Connection, reason: LinkDownReason, error: ChannelError | undefined): void;
   /**
-   * The peer at `remote` failed a proof: of the shared secret, of the identity its certificate
-   * names, or of a session it claimed (feeds the per-address rate limiter).
+   * An accepted connection from `remote` ended with an error before the peer proved itself: a
+   * failed proof (of the shared secret, of the identity its certificate names, of a session it
+   * claimed) or any other failed handshake (feeds the per-address rate limiter).
    */
   authFailed?(remote: string): void;
   /** The peer at `remote` proved the shared secret. */
@@ -99,7 +100,7 @@ type State = "handshake" | "open" | "closed";
 /** Handshake progress: waiting for the peer's HELLO, for the AUTH proofs, for the peer's READY. */
 type Step = "hello" | "auth" | "ready";
 
-/** A refusal caused by a failed proof (reported to `authFailed`). */
+/** A refusal caused by a failed proof. */
 class ProofError extends AuthError {}
 
 /**
@@ -434,7 +435,6 @@ export class Connection {
       else this.onOpenFrame(frame);
       return true;
     } catch (error) {
-      if (error instanceof ProofError) this.host.authFailed?.(this.transport.remote);
       this.fail(error instanceof ChannelError ? error : new ProtocolError(ErrorCode.MALFORMED_FRAME, String(error), { cause: error }));
       return false;
     }
@@ -673,6 +673,11 @@ export class Connection {
       }
     }
     if (err && err.peer === undefined && this.peerId !== undefined) Object.defineProperty(err, "peer", { value: this.peerId });
+    // An accepted connection that ends with an error before the peer proved itself (a wrong
+    // proof, invalid or unexpected frames, the byte budget, a missed deadline, an ERROR frame)
+    // counts against its address: past the limit it is banned, so a flood of bad handshakes is
+    // reported a few times and once as a ban, not once per connection.
+    if (err && this.direction === "inbound" && !this.peerVerified) this.host.authFailed?.(this.transport.remote);
     this.host.linkClosed(this, why, err);
   }
 }

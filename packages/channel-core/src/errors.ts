@@ -105,7 +105,7 @@ export class AuthError extends ChannelError {
   }
 }
 
-/** Too many failed authentications from one address: its new connections are refused for `retryAfter` ms. */
+/** Too many failed handshakes from one address: its new connections are refused for `retryAfter` ms. */
 export class AuthThrottledError extends AuthError {
   /** The remote address (IPv6: its /64 prefix). */
   readonly address: string;

@@ -317,16 +317,16 @@ export class MeshRouter implements LinkingRouter {
     return { maxFrameSize: this.config.maxFrameSize, openTimeout: this.config.handshakeTimeout, preAuthBytes: this.config.maxPreAuthBytes };
   }
 
-  /** A peer at `remote` failed to prove the secret: count it, and ban the address after too many. */
+  /** A connection from `remote` failed its handshake: count it, and ban the address after too many. */
   private authFailed(remote: string): void {
     // Dialled connections report their URL: failures of peers this side chose are not throttled.
     if (remote.includes("://")) return;
     const ban = this.config.authLimiter.failed(addressKey(remote), Date.now());
     if (!ban) return;
-    debug("%s: %d failed authentications from %s, refusing it for %d ms", this.id, ban.failures, ban.address, ban.duration);
+    debug("%s: %d failed handshakes from %s, refusing it for %d ms", this.id, ban.failures, ban.address, ban.duration);
     this.channel.report(
       new AuthThrottledError(
-        `${ban.failures} failed authentications from ${ban.address}: its connections are refused for ${ban.duration} ms`,
+        `${ban.failures} failed handshakes from ${ban.address}: its connections are refused for ${ban.duration} ms`,
         ban.address,
         ban.failures,
         ban.duration,

@@ -62,9 +62,13 @@ export interface LimitOptions {
   helloTimeout?: number;
   /** Raw bytes a connection may send before its handshake completes (incomplete WebSocket messages included); more drops it. @default 64 KiB */
   maxPreAuthBytes?: number;
-  /** Failed authentications from one address within `authFailureWindow` after which its connections are refused for a while. @default 10 */
+  /**
+   * Failed handshakes from one address within `authFailureWindow` (accepted connections that end
+   * with an error before the peer proved itself: wrong proofs, invalid frames, missed deadlines)
+   * after which its connections are refused for a while. @default 10
+   */
   maxAuthFailures?: number;
-  /** Window over which failed authentications are counted, in ms. @default 10000 */
+  /** Window over which failed handshakes are counted, in ms. @default 10000 */
   authFailureWindow?: number;
   /** First refusal period after too many failures, in ms; it doubles with each repeated ban, up to `maxAuthBan`. @default 1000 */
   authBan?: number;

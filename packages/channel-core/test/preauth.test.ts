@@ -5,8 +5,10 @@ import vm from "node:vm";
 import { WebSocket } from "ws";
 import { TcpProxy, nextEvent, otherTestSecret, testSecret, until, withTimeout } from "@sfn/test-utils";
 import { AuthThrottledError, ErrorCode, type ChannelError, type MessageChannel, type MessageChannelOptions } from "../src/index.js";
-import { packValue } from "../src/protocol/codec.js";
+import { encodeControl, encodePatternsBody, encodeSequenced, packValue } from "../src/protocol/codec.js";
+import { FrameType } from "../src/protocol/frames.js";
 import { Mesh } from "./helpers.js";
+import { RawClient } from "./raw-client.js";
 
 // Attacks before authentication: none may cost the listener more than a small fixed budget,
 // or keep a legitimate service out. Attackers use other loopback addresses (127.0.0.x) so
@@ -297,6 +299,41 @@ describe("auth failures are rate-limited per address, and the ban only delays", 
     const legit = mesh.channel("legit", { secret: testSecret });
     await legit.connect(url, { timeout: 10_000 });
   });
+
+  it.each([
+    ["bytes that are not MessagePack", Buffer.from([0xc1])],
+    ["a frame out of order (SUB before any HELLO)", encodeSequenced(FrameType.SUB, 1, encodePatternsBody(["x"]))],
+    [
+      "an ERROR frame with a message of the attacker's choosing",
+      encodeControl({ type: FrameType.ERROR, code: "ERR_X", message: "look at me" }),
+    ],
+  ])(
+    "any failed handshake counts, not only a wrong proof (%s): a flood is reported a few times, then once as a ban",
+    async (_what, bytes) => {
+      const { url, errors } = await victim({ limits: { maxAuthFailures: 5, authBan: 60_000, maxAuthBan: 60_000 } });
+      for (let i = 0; i < 5; i++) {
+        const c = await RawClient.open(url);
+        c.send(bytes);
+        await c.closed;
+      }
+      await until(() => errors.some((e) => e.code === ErrorCode.AUTH_THROTTLED), 5000, "AUTH_THROTTLED reported");
+      const reported = errors.length;
+      // Each failed handshake was reported (5), and the ban once.
+      expect(reported).toBe(6);
+      expect(errors.filter((e) => e.code === ErrorCode.AUTH_THROTTLED)).toEqual([
+        expect.objectContaining({ address: "127.0.0.1", failures: 5 }),
+      ]);
+      // From then on the address gets HTTP 429 before any WebSocket work, and nothing more is reported.
+      for (let i = 0; i < 20; i++) {
+        const refused = new WebSocket(url);
+        refused.on("error", () => {});
+        const [, res] = (await once(refused, "unexpected-response")) as [unknown, { statusCode: number }];
+        expect(res.statusCode).toBe(429);
+        refused.terminate();
+      }
+      expect(errors).toHaveLength(reported);
+    },
+  );
 });
 
 describe("secret strength", () => {
