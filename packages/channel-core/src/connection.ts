@@ -100,9 +100,6 @@ type State = "handshake" | "open" | "closed";
 /** Handshake progress: waiting for the peer's HELLO, for the AUTH proofs, for the peer's READY. */
 type Step = "hello" | "auth" | "ready";
 
-/** A refusal caused by a failed proof. */
-class ProofError extends AuthError {}
-
 /**
  * One transport connection: runs the handshake (docs/protocol.md), then carries a session's
  * frames, coalescing everything queued in one tick into a single write and honouring the
@@ -519,7 +516,7 @@ export class Connection {
     // A HELLO of the wrong role, or carrying this side's own nonce or key, is a reflected or
     // relayed handshake: no proof could match it anyway; refuse it at once.
     if (frame.role !== this.peerRole) {
-      throw new ProofError(
+      throw new AuthError(
         ErrorCode.AUTH_FAILED,
         `${frame.role === Role.DIALER ? "a dialer's" : "an acceptor's"} HELLO arrived where the peer is the ${this.role === Role.DIALER ? "acceptor" : "dialer"} (reflected or relayed handshake)`,
       );
@@ -527,12 +524,12 @@ export class Connection {
     this.peer = frame;
     if (frame.id === host.id) throw new DuplicateIdError(`service id "${frame.id}" is this service's own id`);
     if (proofMatches(frame.nonce, this.nonce) || proofMatches(frame.key, this.ephemeral.publicKey)) {
-      throw new ProofError(ErrorCode.AUTH_FAILED, `service "${frame.id}" sent back this side's own nonce or key (reflected handshake)`);
+      throw new AuthError(ErrorCode.AUTH_FAILED, `service "${frame.id}" sent back this side's own nonce or key (reflected handshake)`);
     }
     const proven = this.transport.peerIds;
     if (proven !== undefined && !proven.includes(frame.id)) {
       const names = proven.map((p) => `"${p}"`).join(", ") || "no service id";
-      throw new ProofError(ErrorCode.IDENTITY, `the certificate of the peer names ${names}, not "${frame.id}"`);
+      throw new AuthError(ErrorCode.IDENTITY, `the certificate of the peer names ${names}, not "${frame.id}"`);
     }
     if (host.secret && !frame.auth)
       throw new AuthError(ErrorCode.AUTH_REQUIRED, `service "${host.id}" requires a shared secret and "${frame.id}" has none`);
@@ -559,7 +556,7 @@ export class Connection {
     if (!peer || !host.secret || this.step !== "auth") throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "unexpected AUTH frame");
     const transcript = this.transcript as Buffer;
     if (!proofMatches(authProof(host.secret, this.peerRole, transcript), frame.proof)) {
-      throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" did not prove knowledge of the shared secret`);
+      throw new AuthError(ErrorCode.AUTH_FAILED, `service "${peer.id}" did not prove knowledge of the shared secret`);
     }
     host.authSucceeded?.(this.transport.remote);
     if (this.role === Role.ACCEPTOR) this.sendNow({ type: FrameType.AUTH, proof: authProof(host.secret, Role.ACCEPTOR, transcript) });
@@ -581,7 +578,7 @@ export class Connection {
   private onReady(frame: ReadyFrame): void {
     const peer = this.peer;
     if (peer && this.step === "auth")
-      throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" sent READY without proving knowledge of the shared secret`);
+      throw new AuthError(ErrorCode.AUTH_FAILED, `service "${peer.id}" sent READY without proving knowledge of the shared secret`);
     if (!peer || this.step !== "ready" || this.key)
       throw new ProtocolError(ErrorCode.MALFORMED_FRAME, "READY before the handshake was verified");
     if (this.role === Role.DIALER && frame.resume !== null) {
@@ -590,7 +587,7 @@ export class Connection {
         !this.offeredKey ||
         !proofMatches(resumeProof(this.offeredKey, Role.ACCEPTOR, this.transcript as Buffer, frame.instance, frame.received), frame.resume)
       ) {
-        throw new ProofError(ErrorCode.AUTH_FAILED, `service "${peer.id}" claimed a session it cannot prove`);
+        throw new AuthError(ErrorCode.AUTH_FAILED, `service "${peer.id}" claimed a session it cannot prove`);
       }
     }
     try {

@@ -1,5 +1,6 @@
 import createDebug from "debug";
 import { addressKey } from "./admission.js";
+import { knownKeys } from "./arguments.js";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { Dialer, type DialerHost } from "./dialer.js";
 import {
@@ -33,6 +34,7 @@ const DISCONNECT_REASONS: ReadonlySet<LinkDownReason> = new Set(["closed", "disc
 function checkListenOptions(options: ListenOptions): void {
   if (options === null || typeof options !== "object")
     throw new InvalidOptionError("listen takes { port, host?, path?, tls? } or { server, path? }");
+  knownKeys("listen's options", options, "server" in options ? ["server", "path"] : ["port", "host", "path", "tls"]);
   const { path } = options;
   if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
     throw new InvalidOptionError(`path must be a string starting with "/" (got ${JSON.stringify(path)})`);
@@ -182,6 +184,7 @@ export class MeshRouter implements LinkingRouter {
 
   async connect(url: string, options: ConnectOptions = {}): Promise<void> {
     this.assertOpen();
+    knownKeys("connect's options", options, ["timeout", "tls", "identity"]);
     if (this.dialers.get(url)?.done === false) throw new InvalidOptionError(`already connected to ${url}`);
     const dialOptions: DialOptions = { tls: options.tls, identity: options.identity };
     checkDialOptions(url, dialOptions);

@@ -236,6 +236,16 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
    * published) and every listener. Resolves when all is released.
    */
   close(options: CloseOptions = {}): Promise<void> {
+    try {
+      knownKeys("close's options", options, ["drainTimeout"]);
+      const t = options.drainTimeout;
+      if (t !== undefined && (typeof t !== "number" || !(t >= 0) || t === Number.POSITIVE_INFINITY)) {
+        throw new InvalidOptionError(`drainTimeout must be a number of ms, 0 or more (got ${String(t)})`);
+      }
+    } catch (error) {
+      // Nothing is closed: a bad argument is refused like any other.
+      return Promise.reject(error);
+    }
     // Every call gets the same promise: the first call's options apply.
     if (this.closing === undefined) {
       // Adapters stop serving first (their listeners may still unsubscribe: the channel is open).
@@ -320,6 +330,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
       this.deliver(topic, data, this.id, undefined, this.router.position?.());
       return sent;
     }
+    checkPublishOptions(options);
     const to = options.to === undefined ? undefined : recipients(options.to);
     const local = (options.local ?? true) && (!to || to.has(this.id));
     to?.delete(this.id);
@@ -403,6 +414,20 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
 
   private assertOpen(): void {
     if (this.closed) throw new ClosedError();
+  }
+}
+
+/** Refuses publish options no publish could honour: unknown keys, flags that are not booleans. */
+function checkPublishOptions(options: PublishOptions): void {
+  if (options === null || typeof options !== "object") throw new InvalidOptionError("publish's options must be an object");
+  // A loop, not knownKeys: targeted publishes (replies) take this path once per message.
+  for (const key in options) {
+    if (key !== "to" && key !== "volatile" && key !== "local") knownKeys("publish's options", options, ["to", "volatile", "local"]);
+  }
+  for (const flag of ["volatile", "local"] as const) {
+    const v = options[flag];
+    if (v !== undefined && typeof v !== "boolean")
+      throw new InvalidOptionError(`publish's ${flag} must be a boolean (got ${JSON.stringify(v)})`);
   }
 }
 

@@ -68,6 +68,30 @@ describe("options a channel cannot honour throw InvalidOptionError at the call",
     expect(got.data).toEqual([2, 3]);
   });
 
+  it("options of listen, connect, publish and close refuse unknown keys and wrong types; nothing happens then", async () => {
+    const ch = mesh.channel("calls");
+    const got = collect(ch, "t");
+    await expect(ch.listen({ port: 0, hots: "127.0.0.1" } as never)).rejects.toThrow(/unknown option "hots" in listen's options/);
+    await expect(ch.listen({ server: createServer() as never, port: 0 } as never)).rejects.toThrow(invalid);
+    expect(ch.peers()).toEqual([]);
+    const { url } = await mesh.channel("peer").listen({ port: 0 });
+    await expect(ch.connect(url, { timout: 100 } as never)).rejects.toThrow(/unknown option "timout" in connect's options/);
+    expect(ch.peers()).toEqual([]);
+    expect(() => ch.publish("t", 1, { volatil: true } as never)).toThrow(/unknown option "volatil" in publish's options/);
+    expect(() => ch.publish("t", 1, { volatile: "yes" } as never)).toThrow(/volatile must be a boolean/);
+    expect(() => ch.publish("t", 1, { local: 0 } as never)).toThrow(/local must be a boolean/);
+    expect(got.data).toEqual([]);
+    ch.publish("t", 2, { volatile: true, local: true });
+    expect(got.data).toEqual([2]);
+    await expect(ch.close({ drainTimeot: 5 } as never)).rejects.toThrow(/unknown option "drainTimeot" in close's options/);
+    await expect(ch.close({ drainTimeout: -1 })).rejects.toThrow(/drainTimeout must be a number of ms, 0 or more/);
+    await expect(ch.close({ drainTimeout: Number.NaN })).rejects.toThrow(invalid);
+    // Refused: still open.
+    expect(ch.isClosed).toBe(false);
+    await ch.close({ drainTimeout: 0 });
+    expect(ch.isClosed).toBe(true);
+  });
+
   it("a first connect that times out says why its last attempt failed (refused, a bad certificate...), with that error as its cause", async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
