@@ -14,6 +14,8 @@ export interface SocketIoServer {
 export interface NamespaceShape {
   /** The namespace's adapter (replaced by `io.adapter(...)`). */
   readonly adapter: object;
+  /** This server's own sockets of the namespace, by id. */
+  readonly sockets: ReadonlyMap<string, unknown>;
   to(rooms: string[]): BroadcastShape;
   except(rooms: string[]): BroadcastShape;
 }
@@ -157,12 +159,15 @@ async function answer(io: SocketIoServer, server: string, op: Request): Promise<
   switch (op.t) {
     case "fetch": {
       const sockets = b ? await b.fetchSockets() : [];
+      // Through a cluster adapter (`via` without `local`) sockets of the other Socket.IO servers
+      // come too: their server is not this front end, and it has no name here.
+      const own = (io._nsps.get(op.nsp) as NamespaceShape | undefined)?.sockets;
       const items: RemoteSocketInfo[] = sockets.map((s) => ({
         id: s.id,
         rooms: [...s.rooms],
         handshake: { ...(s.handshake as Record<string, unknown>) },
         data: s.data,
-        server,
+        server: own?.has(s.id) ? server : undefined,
       }));
       return { req: op.req, server, items, complete: true };
     }

@@ -82,8 +82,11 @@ export interface RemoteSocketInfo {
   handshake: Record<string, unknown>;
   /** `socket.data`. */
   data: unknown;
-  /** Id of the front end holding the socket. */
-  server: string;
+  /**
+   * Id of the front end holding the socket; undefined for a socket that `via(x)` (without
+   * `local`) found on another server of x's Socket.IO cluster, through its adapter.
+   */
+  server: string | undefined;
 }
 
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");

@@ -86,6 +86,18 @@ describe("front ends behind a Socket.IO cluster adapter", () => {
     expect(ids.sort()).toEqual([a.socket.id, b.socket.id].sort());
   });
 
+  it("fetchSockets with via(x) finds x's whole cluster; only x's own sockets are labelled x (the others' server has no name)", async () => {
+    const [a, b] = [await client(web1), await client(web2)];
+    const servers = async (...chain: unknown[][]): Promise<Record<string, unknown>> => {
+      const { value } = await pub.run(...(chain as never[]), ["fetchSockets"]);
+      const mine = (value as { id: string; server?: string }[]).filter((s) => s.id === a.socket.id || s.id === b.socket.id);
+      return Object.fromEntries(mine.map((s) => [s.id === a.socket.id ? "a" : "b", s.server]));
+    };
+    expect(await servers()).toEqual({ a: "web-1", b: "web-2" });
+    expect(await servers(["via", "web-1"])).toEqual({ a: "web-1", b: undefined });
+    expect(await servers(["via", "web-1"], ["local"])).toEqual({ a: "web-1" });
+  });
+
   // Socket.IO's own io.local.timeout(t).emit(ev, cb) waits for every server of the cluster and never completes here.
   it("emitWithAck without via completes with every client's answer, each front end answering for its own clients", async () => {
     const [a, b] = [await client(web1), await client(web2)];
