@@ -2,9 +2,9 @@ import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { SseError, SseErrorCode } from "./errors.js";
-import { checkClientId, claimedClient, EventIds, MAX_EVENT_ID_LENGTH, newClientId } from "./event-id.js";
+import { claimedClient, EventIds, MAX_EVENT_ID_LENGTH, newClientId } from "./event-id.js";
 import { EventHistory, type HistoryEntry } from "./history.js";
-import { checkOptions } from "./options.js";
+import { checkConnectOptions, checkOptions } from "./options.js";
 import type { SseOperation } from "./protocol.js";
 import { SseClient, type SseClientHost, type SseCloseReason, type SseResponse } from "./sse-client.js";
 import { eventBody, jsonSerializer, retryField, type Serializer } from "./sse-frame.js";
@@ -44,9 +44,9 @@ export interface SseConnectOptions {
    * most 256 UTF-8 bytes); else one is restored from a signed `Last-Event-ID` or generated.
    */
   id?: string;
-  /** Rooms to join at once. */
-  rooms?: string[];
-  /** Extra response headers. */
+  /** Rooms to join at once: a room name or an array of them. */
+  rooms?: string | readonly string[];
+  /** Extra response headers (names to string values). */
   headers?: Record<string, string>;
 }
 
@@ -153,12 +153,14 @@ export class SseFrontEnd implements SseClientHost {
 
   /**
    * Turns a request/response pair into an event stream. Returns undefined if the client was
-   * closed recently (answered 204, which tells the browser to stop reconnecting).
+   * closed recently (answered 204, which tells the browser to stop reconnecting). Options it
+   * cannot honour (an unknown key, a wrong type, an id or room name no client can have) throw
+   * before anything is written: the response is the caller's to answer.
    */
   connect(req: Request, res: Response, options: SseConnectOptions = {}): SseClient | undefined {
+    checkConnectOptions(options);
     const header = lastEventIdOf(req);
     const restored = header === undefined ? undefined : this.ids.verify(header);
-    if (options.id !== undefined) checkClientId(options.id);
     const id = options.id ?? restored?.client ?? newClientId();
     const out = res as unknown as SseResponse & {
       writeHead(status: number, headers?: Record<string, string>): void;
@@ -187,7 +189,8 @@ export class SseFrontEnd implements SseClientHost {
     let set = this.clients.get(id);
     if (!set) this.clients.set(id, (set = new Set()));
     set.add(client);
-    for (const room of options.rooms ?? []) client.join(room);
+    const rooms = options.rooms ?? [];
+    for (const room of typeof rooms === "string" ? [rooms] : rooms) client.join(room);
 
     client.write(retryField(this.retry));
     let gap: SseGapReason | undefined;

@@ -1,6 +1,8 @@
 import { InvalidOptionError } from "@sfn/channel-core";
-import { idKeyBytes } from "./event-id.js";
-import type { SseFrontEndOptions } from "./front-end.js";
+import { knownKeys, stringList } from "@sfn/channel-core/internal";
+import { checkClientId, idKeyBytes } from "./event-id.js";
+import type { SseConnectOptions, SseFrontEndOptions } from "./front-end.js";
+import { assertField } from "./sse-frame.js";
 
 // Longest interval Node's timers take; a longer one fires after 1 ms instead.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -50,8 +52,49 @@ export function checkOptions(options: SseFrontEndOptions | undefined): void {
   }
 }
 
+// Every key of SseConnectOptions, and only those (the compiler checks both ways).
+const CONNECT_KEYS: Record<keyof SseConnectOptions, true> = { id: true, rooms: true, headers: true };
+
+/**
+ * Throws for `connect` options it cannot honour, before anything is written to the response:
+ * `InvalidOptionError` (`ERR_INVALID_OPTION`) for an unknown key (a misspelt `rooms` would
+ * otherwise join no room), an `id` that is not a string, `rooms` that are not a string or an
+ * array of strings, `headers` that are not an object of strings; `SseError`
+ * (`ERR_SSE_INVALID_FIELD`) for an id or room name no client can have (as `to()` and `in()` do).
+ */
+export function checkConnectOptions(options: SseConnectOptions | undefined): void {
+  knownKeys("connect's options", options, Object.keys(CONNECT_KEYS));
+  if (options === undefined) return;
+  const { id, rooms, headers } = options as { id?: unknown; rooms?: unknown; headers?: unknown };
+  if (id !== undefined) {
+    if (typeof id !== "string") throw new InvalidOptionError(`connect's id must be a string (a client id); got ${describe(id)}`);
+    checkClientId(id);
+  }
+  if (rooms !== undefined) {
+    const names = stringList(rooms);
+    if (!names)
+      throw new InvalidOptionError(
+        `connect's rooms must be a room name (a string) or an array of them; got ${Array.isArray(rooms) ? "an array holding a non-string" : describe(rooms)}`,
+      );
+    for (const room of names) assertField("room name", room);
+  }
+  if (headers !== undefined) {
+    if (headers === null || typeof headers !== "object" || Array.isArray(headers)) {
+      throw new InvalidOptionError(`connect's headers must be an object of header names to strings; got ${describe(headers)}`);
+    }
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value !== "string") {
+        throw new InvalidOptionError(
+          `connect's headers must be an object of header names to strings; ${JSON.stringify(name)} is ${describe(value)}`,
+        );
+      }
+    }
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value);
+  if (Array.isArray(value)) return "an array";
   return value === null ? "null" : typeof value;
 }

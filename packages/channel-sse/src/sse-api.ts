@@ -4,7 +4,7 @@ import { ClosedError } from "@sfn/channel-core";
 import { extend, internals, type ChannelLike, type InternalApi } from "@sfn/channel-core/internal";
 import { SseError, SseErrorCode } from "./errors.js";
 import { SseFrontEnd, type SseConnectOptions, type SseFrontEndOptions } from "./front-end.js";
-import { checkOptions } from "./options.js";
+import { checkConnectOptions, checkOptions } from "./options.js";
 import { OP_TOPIC, readOperation, type SseOperation } from "./protocol.js";
 import { hasNoJson, jsonSerializer, noJson } from "./sse-frame.js";
 import { SseOperator } from "./operator.js";
@@ -82,12 +82,20 @@ export class SseApi extends SseOperator {
    * Accepts an SSE connection on any Node http/1 or http/2 request and response (plain
    * `node:http`, Express, Koa's `ctx.req`/`ctx.res`, Fastify's `request.raw`/`reply.raw`).
    * Returns the client, or undefined if that client was closed recently (answered 204).
+   *
+   * Options it cannot honour throw before anything happens (nothing is written to `res`, and the
+   * service does not start serving): `InvalidOptionError` for an unknown key (such as `room`
+   * for `rooms`) or a wrong type, `SseError` (`ERR_SSE_INVALID_FIELD`) for an `id` or room name
+   * with CR, LF or NUL. Answer the request yourself then, unless your framework's error handler
+   * answers a synchronous throw (Express's does; after Fastify's `reply.hijack()`, nothing does).
    */
   connect(
     req: IncomingMessage | Http2ServerRequest,
     res: ServerResponse | Http2ServerResponse,
     options?: SseConnectOptions,
   ): SseClient | undefined {
+    // Before serve(): a bad call has no side effect.
+    checkConnectOptions(options);
     this.serve();
     return (this.hub as SseFrontEnd).connect(req, res, options);
   }
