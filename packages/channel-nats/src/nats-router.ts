@@ -36,6 +36,7 @@ import { BrokerWindow, type BrokerWindowOptions, type OutboundMessage } from "./
 import { answerClaim, claimId } from "./claim.js";
 import { Durable, type NatsDurableOptions } from "./durable.js";
 import { Presence, timerHost, type PresenceDownReason } from "./presence.js";
+import { checkRouterOptions } from "./options.js";
 import { FRAME_MARK, FrameReader, TOPIC_FRAME_MARK, senderPrefix } from "./sender-frame.js";
 import { SubjectSpace } from "./subjects.js";
 
@@ -62,7 +63,10 @@ export interface NatsHeartbeatOptions {
  * Options of {@link nats}: NATS connection options (servers, `user`/`pass`, `token`,
  * `authenticator` for nkeys and credentials, `tls`, reconnect settings, ...) passed through to
  * `@nats-io/transport-node`'s `connect`, plus where SFN's subjects live. `noEcho` is always on:
- * the channel delivers to its own subscribers itself.
+ * the channel delivers to its own subscribers itself. The mesh router's own options that nats.js
+ * does not have (`secret`, `maxFrameSize`, `handshakeTimeout`, `limits`, `transport`, `identity`)
+ * throw `InvalidOptionError`, as does an unknown key inside `heartbeat`, `window` or `durable`;
+ * other keys go to nats.js unchecked.
  */
 export interface NatsRouterOptions extends Omit<ConnectionOptions, "noEcho"> {
   /** Deployment namespace: every subject starts with `sfn.<namespace>.`; services of one deployment share it. @default "default" */
@@ -145,7 +149,8 @@ export class NatsRouter implements Router {
   // Set when the first start failed (no server, refused id, durable setup): nothing can be routed.
   private startFailed = false;
 
-  constructor(options: NatsRouterOptions) {
+  constructor(options: NatsRouterOptions = {}) {
+    checkRouterOptions(options);
     const { namespace, heartbeat, window, claimTimeout, presenceSettle, durable, ...connectOptions } = options;
     this.durableOptions = durable === true ? {} : durable || undefined;
     this.windowOptions = window;
