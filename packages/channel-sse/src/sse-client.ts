@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import type { HistoryEntry } from "./history.js";
-import { checkEventName, comment, eventBody } from "./sse-frame.js";
+import { InvalidOptionError } from "@sfn/channel-core";
+import { assertField, checkEventName, comment, eventBody } from "./sse-frame.js";
 
 /** The response side of one SSE connection: Node's http/1 `ServerResponse` and http/2 compat `Http2ServerResponse` both fit. */
 export interface SseResponse {
@@ -107,8 +108,13 @@ export class SseClient {
     return this.host.sendTo(this, event, data);
   }
 
-  /** Adds this client to a room; it gets the room's events from now on. */
+  /**
+   * Adds this client to a room; it gets the room's events from now on. Throws
+   * `InvalidOptionError` for a name that is not a string, `ERR_SSE_INVALID_FIELD` for one with
+   * CR, LF or NUL (no `in()` could ever address it).
+   */
   join(room: string): void {
+    checkRoomName("join", room);
     if (this.ended || this.rooms.has(room)) return;
     this.rooms.add(room);
     this.joinedAt.set(room, this.host.seq);
@@ -117,6 +123,7 @@ export class SseClient {
 
   /** Removes this client from a room. */
   leave(room: string): void {
+    checkRoomName("leave", room);
     if (!this.rooms.delete(room)) return;
     this.joinedAt.delete(room);
     this.host.left(this, room);
@@ -250,4 +257,10 @@ export class SseClient {
     this.replay = undefined;
     this.resolveClosed(reason);
   }
+}
+
+function checkRoomName(step: string, room: unknown): asserts room is string {
+  if (typeof room !== "string")
+    throw new InvalidOptionError(`${step}() takes a room name (a string); got ${room === null ? "null" : typeof room}`);
+  assertField("room name", room);
 }

@@ -140,6 +140,19 @@ describe("sse.connect(req, res, options)", () => {
     for (const s of [a, b, c]) s.end();
   });
 
+  it("client.join/leave refuse a non-string or an unsafe room name at the call, as in() does; the client keeps its rooms", async () => {
+    options = { rooms: ["a"] };
+    const a = await get();
+    const client = clients[0]!;
+    expect(() => client.join(5 as never)).toThrow(expect.objectContaining({ code: "ERR_INVALID_OPTION" }));
+    expect(() => client.join("x\ny")).toThrow(expect.objectContaining({ code: "ERR_SSE_INVALID_FIELD" }));
+    expect(() => client.leave(null as never)).toThrow(expect.objectContaining({ code: "ERR_INVALID_OPTION" }));
+    expect(() => client.leave("a\r")).toThrow(expect.objectContaining({ code: "ERR_SSE_INVALID_FIELD" }));
+    client.join("b");
+    expect([...client.rooms]).toEqual(["a", "b"]);
+    a.end();
+  });
+
   it("in Express, a refused connect is a synchronous throw its error handler answers (500): the request is not left hanging", async () => {
     const app = express();
     app.get("/events", (req, res) => void web.sse.connect(req, res, { room: ["x"] } as unknown as SseConnectOptions));
