@@ -117,6 +117,8 @@ export class Connection {
   /** Key of a new session started on this connection; set once the peer's READY arrived. */
   key: Uint8Array | undefined;
   readonly nonce = createNonce();
+  /** Bytes of volatile frames handed to this connection in the current tick (kept by the mesh's volatile sender). */
+  volatileBytes = 0;
 
   private readonly decoder = createDecoder();
   private step: Step = "hello";

@@ -28,8 +28,9 @@ export class VolatileSender {
   private readonly blocked = new Set<PeerSession>();
   // Volatile frames published right behind normal ones still queued this tick: they go out after them.
   private readonly deferred = new Map<PeerSession, Buffer[]>();
-  // Bytes of volatile frames handed to each connection this tick, and whether the tick's end is scheduled.
-  private readonly bytes = new Map<Connection, number>();
+  // Connections given volatile frames this tick (each counts its bytes in `volatileBytes`, a
+  // field rather than a map entry: two hash lookups per message), and whether the tick's end is scheduled.
+  private readonly touched: Connection[] = [];
   private tick = false;
 
   constructor(private readonly host: VolatileHost) {}
@@ -45,14 +46,15 @@ export class VolatileSender {
     // Volatile frames wait in the connection's control queue until the next flush; within one
     // tick they may take half of it (limits.maxControlBytes), the rest stays for ACKs and PONGs.
     const size = body.length + this.host.headerMax;
-    const used = conn ? (this.bytes.get(conn) ?? 0) : 0;
+    const used = conn ? conn.volatileBytes : 0;
     if (!conn?.writable || used + size > this.host.maxControlBytes / 2) {
       this.host.dropped(s, 1);
       this.blocked.add(s);
       this.scheduleTick();
       return false;
     }
-    this.bytes.set(conn, used + size);
+    if (used === 0) this.touched.push(conn);
+    conn.volatileBytes = used + size;
     const deferred = this.deferred.get(s);
     if (deferred) deferred.push(body);
     else if (s.allSent) {
@@ -86,7 +88,8 @@ export class VolatileSender {
     this.tick = true;
     setImmediate(() => {
       this.tick = false;
-      this.bytes.clear();
+      for (const conn of this.touched) conn.volatileBytes = 0;
+      this.touched.length = 0;
       this.sendDeferred();
       // Blocked only by this tick's budget: the socket may well have room again now.
       if (this.blocked.size > 0) this.host.recheck();
