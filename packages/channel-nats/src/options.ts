@@ -56,6 +56,12 @@ export function checkRouterOptions(options: unknown): void {
       `${names} ${mesh.length > 1 ? "are mesh options that do" : "is a mesh option that does"} not apply to the NATS router${hint}`,
     );
   }
+  // nats.js's `reconnect` is a boolean; the mesh's backoff object would be taken as `true`.
+  if (given.reconnect !== undefined && typeof given.reconnect !== "boolean") {
+    throw new InvalidOptionError(
+      "reconnect is nats.js's on/off switch here (a boolean); its timing is reconnectTimeWait, maxReconnectAttempts and reconnectJitter",
+    );
+  }
   nested("heartbeat", given.heartbeat, HEARTBEAT_KEYS);
   nested("window", given.window, WINDOW_KEYS);
   if (typeof given.durable !== "boolean") nested("durable", given.durable, DURABLE_KEYS, "true, false or an object");

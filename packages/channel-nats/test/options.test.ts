@@ -53,6 +53,8 @@ describe("nats(options)", () => {
       [{ window: [10] }, "window must be an object"],
       [{ durable: "yes" }, "durable must be true, false or an object"],
       [{ durable: null }, "durable must be true, false or an object"],
+      // The mesh's backoff object: nats.js's reconnect is a boolean and would take it as true.
+      [{ reconnect: { initialDelay: 100, maxDelay: 5000 } }, "reconnect is nats.js's on/off switch here \\(a boolean\\)"],
     ];
     for (const [options, message] of bad) {
       expect(make({ servers: "nats://127.0.0.1:4222", ...options })).toThrow(
