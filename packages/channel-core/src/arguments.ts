@@ -7,6 +7,11 @@ import { InvalidOptionError } from "./errors.js";
 export function knownKeys(name: string, value: unknown, allowed: readonly string[]): void {
   if (value === undefined) return;
   if (value === null || typeof value !== "object") throw new InvalidOptionError(`${name} must be an object`);
+  // One pass and no allocation while every key is known: per-message options (a targeted
+  // publish) come through here too. The list is built only to say what is wrong.
+  let bad = false;
+  for (const k in value) if (!allowed.includes(k)) bad = true;
+  if (!bad) return;
   const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) {
     throw new InvalidOptionError(

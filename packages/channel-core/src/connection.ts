@@ -91,7 +91,7 @@ export interface ConnectionHost {
    * failed proof (of the shared secret, of the identity its certificate names, of a session it
    * claimed) or any other failed handshake (feeds the per-address rate limiter).
    */
-  authFailed?(remote: string): void;
+  handshakeFailed?(remote: string): void;
   /** The peer at `remote` proved the shared secret. */
   authSucceeded?(remote: string): void;
 }
@@ -676,7 +676,7 @@ export class Connection {
     // proof, invalid or unexpected frames, the byte budget, a missed deadline, an ERROR frame)
     // counts against its address: past the limit it is banned, so a flood of bad handshakes is
     // reported a few times and once as a ban, not once per connection.
-    if (err && this.direction === "inbound" && !this.peerVerified) this.host.authFailed?.(this.transport.remote);
+    if (err && this.direction === "inbound" && !this.peerVerified) this.host.handshakeFailed?.(this.transport.remote);
     this.host.linkClosed(this, why, err);
   }
 }

@@ -121,7 +121,7 @@ export class MeshRouter implements LinkingRouter {
         // The handshake is over: lift the transport's pre-authentication byte budget.
         if (conn.state === "open") this.transportOf.get(conn)?.authenticated?.();
       },
-      authFailed: (remote) => this.authFailed(remote),
+      handshakeFailed: (remote) => this.handshakeFailed(remote),
       authSucceeded: (remote) => this.authSucceeded(remote),
       linkFrame: (conn, session, frame) => this.linkFrame(conn, session, frame),
       linkClosed: (conn, reason, error) => this.linkClosed(conn, reason, error),
@@ -321,7 +321,7 @@ export class MeshRouter implements LinkingRouter {
   }
 
   /** A connection from `remote` failed its handshake: count it, and ban the address after too many. */
-  private authFailed(remote: string): void {
+  private handshakeFailed(remote: string): void {
     // Dialled connections report their URL: failures of peers this side chose are not throttled.
     if (remote.includes("://")) return;
     const ban = this.config.authLimiter.failed(addressKey(remote), Date.now());

@@ -239,7 +239,7 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
     try {
       knownKeys("close's options", options, ["drainTimeout"]);
       const t = options.drainTimeout;
-      if (t !== undefined && (typeof t !== "number" || !(t >= 0) || t === Number.POSITIVE_INFINITY)) {
+      if (t !== undefined && !(Number.isFinite(t) && t >= 0)) {
         throw new InvalidOptionError(`drainTimeout must be a number of ms, 0 or more (got ${String(t)})`);
       }
     } catch (error) {
@@ -417,13 +417,11 @@ export class MessageChannel<Topics extends TopicMap = DefaultTopics> extends Eve
   }
 }
 
+const PUBLISH_OPTION_KEYS = ["to", "volatile", "local"];
+
 /** Refuses publish options no publish could honour: unknown keys, flags that are not booleans. */
 function checkPublishOptions(options: PublishOptions): void {
-  if (options === null || typeof options !== "object") throw new InvalidOptionError("publish's options must be an object");
-  // A loop, not knownKeys: targeted publishes (replies) take this path once per message.
-  for (const key in options) {
-    if (key !== "to" && key !== "volatile" && key !== "local") knownKeys("publish's options", options, ["to", "volatile", "local"]);
-  }
+  knownKeys("publish's options", options, PUBLISH_OPTION_KEYS);
   for (const flag of ["volatile", "local"] as const) {
     const v = options[flag];
     if (v !== undefined && typeof v !== "boolean")

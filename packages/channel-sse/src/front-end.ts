@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { stringList } from "@sfn/channel-core/internal";
 import { SseError, SseErrorCode } from "./errors.js";
 import { claimedClient, EventIds, MAX_EVENT_ID_LENGTH, newClientId } from "./event-id.js";
 import { EventHistory, type HistoryEntry } from "./history.js";
@@ -189,8 +190,7 @@ export class SseFrontEnd implements SseClientHost {
     let set = this.clients.get(id);
     if (!set) this.clients.set(id, (set = new Set()));
     set.add(client);
-    const rooms = options.rooms ?? [];
-    for (const room of typeof rooms === "string" ? [rooms] : rooms) client.join(room);
+    for (const room of stringList(options.rooms) ?? []) client.join(room);
 
     client.write(retryField(this.retry));
     let gap: SseGapReason | undefined;

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from "@sfn/channel-core";
 import { stringList } from "@sfn/channel-core/internal";
 import { checkClientId } from "./event-id.js";
-import { assertField, checkEventName } from "./sse-frame.js";
+import { assertField, checkName } from "./sse-frame.js";
 import type { SseOperation } from "./protocol.js";
 
 /** Where an operator sends its operations. */
@@ -75,7 +75,7 @@ export class SseOperator {
 
   /** Sends a named event. Throws `ERR_SSE_INVALID_FIELD` for a name with CR, LF or NUL, `InvalidOptionError` for a non-string. */
   emit(event: string, data: unknown): boolean {
-    checkEventName(event);
+    checkName("event name", event);
     return this.sink.send({ t: "send", event, data, ...this.state });
   }
 

@@ -94,8 +94,8 @@ export class SseApi extends SseOperator {
     res: ServerResponse | Http2ServerResponse,
     options?: SseConnectOptions,
   ): SseClient | undefined {
-    // Before serve(): a bad call has no side effect.
-    checkConnectOptions(options);
+    // The front end checks them too; when this call would start serving, first: a bad call has no side effect.
+    if (!this.hub) checkConnectOptions(options);
     this.serve();
     return (this.hub as SseFrontEnd).connect(req, res, options);
   }

@@ -1,7 +1,6 @@
 import { Buffer } from "node:buffer";
 import type { HistoryEntry } from "./history.js";
-import { InvalidOptionError } from "@sfn/channel-core";
-import { assertField, checkEventName, comment, eventBody } from "./sse-frame.js";
+import { checkName, comment, eventBody } from "./sse-frame.js";
 
 /** The response side of one SSE connection: Node's http/1 `ServerResponse` and http/2 compat `Http2ServerResponse` both fit. */
 export interface SseResponse {
@@ -104,7 +103,7 @@ export class SseClient {
 
   /** Sends a named event; returns false as {@link SseClient.send} does. */
   emit(event: string, data: unknown): boolean {
-    checkEventName(event);
+    checkName("event name", event);
     return this.host.sendTo(this, event, data);
   }
 
@@ -114,7 +113,7 @@ export class SseClient {
    * CR, LF or NUL (no `in()` could ever address it).
    */
   join(room: string): void {
-    checkRoomName("join", room);
+    checkName("room name", room);
     if (this.ended || this.rooms.has(room)) return;
     this.rooms.add(room);
     this.joinedAt.set(room, this.host.seq);
@@ -123,7 +122,7 @@ export class SseClient {
 
   /** Removes this client from a room. */
   leave(room: string): void {
-    checkRoomName("leave", room);
+    checkName("room name", room);
     if (!this.rooms.delete(room)) return;
     this.joinedAt.delete(room);
     this.host.left(this, room);
@@ -257,10 +256,4 @@ export class SseClient {
     this.replay = undefined;
     this.resolveClosed(reason);
   }
-}
-
-function checkRoomName(step: string, room: unknown): asserts room is string {
-  if (typeof room !== "string")
-    throw new InvalidOptionError(`${step}() takes a room name (a string); got ${room === null ? "null" : typeof room}`);
-  assertField("room name", room);
 }

@@ -57,11 +57,14 @@ export function assertField(name: string, value: string): void {
   }
 }
 
-/** Throws `InvalidOptionError` for an event name that is not a string, {@link SseError} (`ERR_SSE_INVALID_FIELD`) for one with CR, LF or NUL. */
-export function checkEventName(event: string): void {
-  if (typeof event !== "string")
-    throw new InvalidOptionError(`an SSE event name must be a string; got ${event === null ? "null" : typeof event}`);
-  assertField("event name", event);
+/**
+ * Throws `InvalidOptionError` for a name (`what`: "event name", "room name") that is not a
+ * string, {@link SseError} (`ERR_SSE_INVALID_FIELD`) for one with CR, LF or NUL.
+ */
+export function checkName(what: string, name: unknown): asserts name is string {
+  if (typeof name !== "string")
+    throw new InvalidOptionError(`an SSE ${what} must be a string; got ${name === null ? "null" : typeof name}`);
+  assertField(what, name);
 }
 
 /** The `event:` and `data:` lines and the closing blank line of one event (no `id:`). */
