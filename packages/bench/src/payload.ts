@@ -70,7 +70,7 @@ export class Receiver {
   }
 
   /** `lastAt` taken now if this turn's stamp is still pending (a report asked in the same turn). */
-  settle(): void {
+  flushStamp(): void {
     if (this.stampPending) this.stamp();
   }
 

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
         rx.recordLatency = Boolean(m.latency);
         send({ type: "reset" });
       } else if (m.cmd === "report") {
-        rx.settle();
+        rx.flushStamp();
         send({
           type: "report",
           count: rx.count,
